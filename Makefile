@@ -1,0 +1,34 @@
+# Thin wrappers over the CMake presets (CMakePresets.json): CMake users can run the same
+# `cmake --preset`, `cmake --build --preset` and `ctest --preset` commands by hand.
+.PHONY: all deps build build-asan run test test-default test-asan clean
+
+JOBS ?= $(shell nproc)
+CONFIG ?= etc/netmond.yaml
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	cmake --preset default >/dev/null
+	cmake --build --preset default -j $(JOBS)
+
+build-asan: deps
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS)
+
+# Runs the daemon in the foreground on the example config until Ctrl-C.
+run: build
+	./build/default/daemon/netmond -c $(CONFIG)
+
+test: test-default test-asan
+
+test-default: build
+	ctest --preset default -j $(JOBS)
+
+test-asan: build-asan
+	ctest --preset asan -j $(JOBS)
+
+clean:
+	rm -rf build

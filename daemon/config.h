@@ -1,0 +1,61 @@
+// The daemon's configuration: YAML (see docs/configuration.md) -> validated Config.
+//
+// Loading is all-or-nothing: every problem in the file is reported, each as
+// "FILE:LINE:COL: path.to.key: what is wrong", and no Config is produced if there is any.
+#pragma once
+
+#include "params.h"
+#include "probe.h"
+#include "registry.h"
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace netmond {
+
+enum class LogFormat { Text, Json };
+enum class LogResults { All, Changes };
+
+struct LogConfig {
+  std::string level = "info";  // trace|debug|info|warn|error
+  LogFormat format = LogFormat::Text;
+  LogResults results = LogResults::All;
+  bool operator==(const LogConfig&) const = default;
+};
+
+// One check, after defaults, server values and service values have been merged, and after
+// ip_version "both" has been expanded into one check per family.
+struct CheckConfig {
+  std::string name;  // unique; a check's identity across reloads
+  Endpoint endpoint;
+  std::chrono::milliseconds interval{60'000};
+  std::chrono::milliseconds timeout{5'000};  // per attempt
+  unsigned fail_after = 1;
+  unsigned recover_after = 1;
+  unsigned retries = 0;  // extra attempts within one run before it counts as failed
+  ProbeSpec spec;
+  bool operator==(const CheckConfig&) const = default;
+
+  std::string_view type() const { return type_of(spec); }
+  std::string target() const { return describe_target(endpoint, spec); }
+};
+
+struct Config {
+  LogConfig log;
+  std::vector<CheckConfig> checks;
+};
+
+// Parses YAML text; `file` is used in diagnostics only.
+std::optional<Config> parse_config(const std::string& text, const std::string& file,
+                                   std::vector<Diagnostic>* errors);
+// Reads and parses a file (a missing or unreadable file is one diagnostic).
+std::optional<Config> load_config(const std::filesystem::path& file,
+                                  std::vector<Diagnostic>* errors);
+
+// The configuration used when no -c is given and /etc/netmond.yaml does not exist.
+extern const char* const kEmbeddedDefaultConfig;
+
+}  // namespace netmond

@@ -1,0 +1,78 @@
+#include "base/address.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+namespace netmond {
+
+std::uint16_t SockAddr::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  return 0;
+}
+
+void SockAddr::set_port(std::uint16_t port) {
+  if (family() == AF_INET) reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
+  if (family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
+}
+
+std::string SockAddr::ip() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family() == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
+  else if (family() == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf,
+              sizeof buf);
+  return buf;
+}
+
+std::string SockAddr::with_port() const { return host_port(ip(), port()); }
+
+std::optional<SockAddr> parse_ip(std::string_view text, std::uint16_t port) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  std::string s(text);
+  SockAddr a;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+  if (inet_pton(AF_INET, s.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    a.length = sizeof(sockaddr_in);
+    return a;
+  }
+  if (inet_pton(AF_INET6, s.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    a.length = sizeof(sockaddr_in6);
+    return a;
+  }
+  return std::nullopt;
+}
+
+std::string host_port(std::string_view host, std::uint16_t port) {
+  std::string h(host);
+  if (h.find(':') != std::string::npos) h = "[" + h + "]";
+  return h + ":" + std::to_string(port);
+}
+
+std::string host_of(std::string_view address) {
+  auto scheme = address.find("://");
+  if (scheme == std::string_view::npos) {
+    // A bracketed IPv6 literal without scheme: "[::1]".
+    if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+      return std::string(address.substr(1, address.size() - 2));
+    return std::string(address);
+  }
+  std::string_view rest = address.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  if (!rest.empty() && rest.front() == '[') {
+    auto close = rest.find(']');
+    return std::string(rest.substr(1, close == std::string_view::npos ? rest.size() - 1 : close - 1));
+  }
+  return std::string(rest.substr(0, rest.find(':')));
+}
+
+}  // namespace netmond

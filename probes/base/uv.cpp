@@ -1,0 +1,149 @@
+#include "base/uv.h"
+
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace netmond::uv {
+
+std::string error_text(int status) { return uv_strerror(status); }
+
+namespace {
+uint64_t to_ms(std::chrono::nanoseconds d) {
+  // Round up so a timer never fires before its due time.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(d).count();
+  return ms < 0 ? 0 : static_cast<uint64_t>(ms);
+}
+}  // namespace
+
+Timer::Timer(uv_loop_t* loop) : slot_(new SlotT) {
+  uv_timer_init(loop, &slot_->handle);
+  slot_->handle.data = slot_;
+}
+
+Timer& Timer::operator=(Timer&& o) noexcept {
+  if (this != &o) {
+    detail::close_slot(slot_);
+    slot_ = std::exchange(o.slot_, nullptr);
+  }
+  return *this;
+}
+
+void Timer::start(std::chrono::nanoseconds delay, Fn fn, std::chrono::nanoseconds repeat) {
+  slot_->fn = std::move(fn);
+  uv_timer_start(
+      &slot_->handle,
+      [](uv_timer_t* t) noexcept {
+        auto* s = static_cast<SlotT*>(t->data);
+        if (s->closed) return;
+        // Copy: the callback may restart this timer with a new function.
+        Fn fn = s->fn;
+        fn();
+      },
+      to_ms(delay), to_ms(repeat));
+}
+
+void Timer::stop() {
+  if (slot_) uv_timer_stop(&slot_->handle);
+}
+
+bool Timer::active() const { return slot_ && uv_is_active(reinterpret_cast<uv_handle_t*>(&slot_->handle)); }
+
+Signal::Signal(uv_loop_t* loop) : slot_(new SlotT) {
+  uv_signal_init(loop, &slot_->handle);
+  slot_->handle.data = slot_;
+}
+
+int Signal::start(int signum, Fn fn) {
+  slot_->fn = std::move(fn);
+  return uv_signal_start(
+      &slot_->handle,
+      [](uv_signal_t* h, int sig) noexcept {
+        auto* s = static_cast<SlotT*>(h->data);
+        if (!s->closed) s->fn(sig);
+      },
+      signum);
+}
+
+Poll& Poll::operator=(Poll&& o) noexcept {
+  if (this != &o) {
+    detail::close_slot(slot_);
+    slot_ = std::exchange(o.slot_, nullptr);
+  }
+  return *this;
+}
+
+int Poll::init(uv_loop_t* loop, int fd) {
+  reset();
+  auto* s = new SlotT;
+  int rc = uv_poll_init_socket(loop, &s->handle, fd);
+  if (rc != 0) {
+    delete s;  // never initialised, so never closed
+    return rc;
+  }
+  s->handle.data = s;
+  slot_ = s;
+  return 0;
+}
+
+int Poll::start(int events, Fn fn) {
+  slot_->fn = std::move(fn);
+  return uv_poll_start(&slot_->handle, events, [](uv_poll_t* h, int status, int ev) noexcept {
+    auto* s = static_cast<SlotT*>(h->data);
+    if (s->closed) return;
+    Fn fn = s->fn;  // the callback may reset or re-start this poll
+    fn(status, ev);
+  });
+}
+
+void Poll::stop() {
+  if (slot_) uv_poll_stop(&slot_->handle);
+}
+
+int TcpConnection::connect(uv_loop_t* loop, const sockaddr* addr, const sockaddr* bind_addr,
+                           const std::string& device, ConnectFn fn) {
+  reset();
+  auto* s = new SlotT;
+  int rc = uv_tcp_init_ex(loop, &s->handle, addr->sa_family);
+  if (rc != 0) {
+    delete s;
+    return rc;
+  }
+  s->handle.data = s;
+  s->req.data = s;
+  s->fn = std::move(fn);
+  slot_ = s;
+  if (!device.empty()) {
+    uv_os_fd_t fd;
+    uv_fileno(reinterpret_cast<uv_handle_t*>(&s->handle), &fd);
+    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device.c_str(),
+                   static_cast<socklen_t>(device.size())) != 0) {
+      rc = -errno;
+      reset();
+      return rc;
+    }
+  }
+  if (bind_addr != nullptr && (rc = uv_tcp_bind(&s->handle, bind_addr, 0)) != 0) {
+    reset();
+    return rc;
+  }
+  rc = uv_tcp_connect(&s->req, &s->handle, addr, [](uv_connect_t* req, int status) noexcept {
+    auto* s = static_cast<SlotT*>(req->data);
+    if (s->closed) return;  // UV_ECANCELED during close: the owner is gone
+    ConnectFn fn = std::move(s->fn);
+    fn(status);
+  });
+  if (rc != 0) reset();
+  return rc;
+}
+
+void TcpConnection::reset() {
+  if (slot_ == nullptr) return;
+  auto* s = std::exchange(slot_, nullptr);
+  s->closed = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&s->handle),
+           [](uv_handle_t* h) { delete static_cast<SlotT*>(h->data); });
+}
+
+}  // namespace netmond::uv

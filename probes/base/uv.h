@@ -1,0 +1,156 @@
+// RAII owners for the libuv handles netmond uses.
+//
+// libuv forbids freeing a handle before its close callback has run. Each owner therefore
+// allocates the handle together with its C++ callback in one heap block (a "slot"); the
+// owner holds only a pointer. Destroying the owner marks the slot closed and calls
+// uv_close(); the close callback frees the slot. Consequences:
+//  - a callback may destroy its own owner: the std::function it is running in lives on
+//    until the close callback, and trampolines never dispatch on a closed slot;
+//  - owners are move-only and cheap to move;
+//  - after the owners are gone, run the loop once more so the close callbacks free the
+//    slots; then uv_loop_close() returns 0 (the leak check every test ends with).
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+
+namespace netmond::uv {
+
+// Human-readable text for a negative libuv error code ("connection refused").
+std::string error_text(int status);
+
+namespace detail {
+template <typename Handle, typename Fn>
+struct Slot {
+  Handle handle{};
+  Fn fn;
+  bool closed = false;
+};
+
+// Frees the slot of a handle that was initialised: through uv_close, never directly.
+template <typename SlotT>
+void close_slot(SlotT* slot) noexcept {
+  if (slot == nullptr) return;
+  slot->closed = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&slot->handle),
+           [](uv_handle_t* h) { delete static_cast<SlotT*>(h->data); });
+}
+}  // namespace detail
+
+// A one-shot or repeating timer.
+class Timer {
+ public:
+  using Fn = std::function<void()>;
+  explicit Timer(uv_loop_t* loop);
+  ~Timer() { detail::close_slot(slot_); }
+  Timer(Timer&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  Timer& operator=(Timer&& o) noexcept;
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  // (Re)arms the timer; fires `fn` after `delay`, then every `repeat` if non-zero.
+  void start(std::chrono::nanoseconds delay, Fn fn, std::chrono::nanoseconds repeat = {});
+  void stop();
+  bool active() const;
+
+ private:
+  using SlotT = detail::Slot<uv_timer_t, Fn>;
+  SlotT* slot_ = nullptr;
+};
+
+// A signal watcher; its callback runs on the loop thread, so it may do anything.
+class Signal {
+ public:
+  using Fn = std::function<void(int signum)>;
+  explicit Signal(uv_loop_t* loop);
+  ~Signal() { detail::close_slot(slot_); }
+  Signal(Signal&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  Signal(const Signal&) = delete;
+  Signal& operator=(const Signal&) = delete;
+
+  // Returns 0 or a libuv error code.
+  int start(int signum, Fn fn);
+
+ private:
+  using SlotT = detail::Slot<uv_signal_t, Fn>;
+  SlotT* slot_ = nullptr;
+};
+
+// Watches a file descriptor it does not own. Close the Poll before closing the fd:
+// declare the fd owner before the Poll in a class so destruction runs in that order.
+class Poll {
+ public:
+  // status < 0 means the socket has a pending error (libuv reports POLLERR as UV_EBADF
+  // and stops the watcher: re-start it after handling the error).
+  using Fn = std::function<void(int status, int events)>;
+  Poll() = default;
+  ~Poll() { detail::close_slot(slot_); }
+  Poll(Poll&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  Poll& operator=(Poll&& o) noexcept;
+  Poll(const Poll&) = delete;
+  Poll& operator=(const Poll&) = delete;
+
+  // Returns 0 or a libuv error code (UV_EEXIST when the fd is already watched).
+  int init(uv_loop_t* loop, int fd);
+  int start(int events, Fn fn);
+  void stop();
+  bool valid() const { return slot_ != nullptr; }
+  void reset() { detail::close_slot(std::exchange(slot_, nullptr)); }
+
+ private:
+  using SlotT = detail::Slot<uv_poll_t, Fn>;
+  SlotT* slot_ = nullptr;
+};
+
+// A TCP handle with its one connect request in the same slot, so that a connect callback
+// delivered with UV_ECANCELED during close (libuv runs it before the close callback) never
+// touches freed memory.
+class TcpConnection {
+ public:
+  using ConnectFn = std::function<void(int status)>;
+  TcpConnection() = default;
+  ~TcpConnection() { reset(); }
+  TcpConnection(TcpConnection&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  TcpConnection(const TcpConnection&) = delete;
+  TcpConnection& operator=(const TcpConnection&) = delete;
+
+  // Creates the socket for `addr`'s family, optionally binds it to `bind_addr` and to a
+  // device, and starts a non-blocking connect. Returns 0 or a libuv error; on error
+  // `fn` is never called.
+  int connect(uv_loop_t* loop, const sockaddr* addr, const sockaddr* bind_addr,
+              const std::string& device, ConnectFn fn);
+  // Closes the connection; a pending connect callback is dropped.
+  void reset();
+  bool valid() const { return slot_ != nullptr; }
+
+ private:
+  struct SlotT {
+    uv_tcp_t handle{};
+    uv_connect_t req{};
+    ConnectFn fn;
+    bool closed = false;
+  };
+  SlotT* slot_ = nullptr;
+};
+
+// Runs `fn` on a later loop turn. Probes use it so that completion callbacks never run
+// inside the call that started them or inside a library callback.
+class Deferred {
+ public:
+  explicit Deferred(uv_loop_t* loop) : timer_(loop) {}
+  void post(std::function<void()> fn) { timer_.start({}, std::move(fn)); }
+  void cancel() { timer_.stop(); }
+
+ private:
+  Timer timer_;
+};
+
+// Monotonic time for measurements (not the loop's cached uv_now).
+inline std::chrono::nanoseconds now() { return std::chrono::nanoseconds(uv_hrtime()); }
+
+}  // namespace netmond::uv

@@ -1,0 +1,38 @@
+// The registry: the one list of probe types. Adding a type adds one alternative here.
+#pragma once
+
+#include "params.h"
+#include "probe.h"
+#include "tcp.h"
+#include "udp.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace netmond {
+
+using ProbeSpec = std::variant<TcpSpec, UdpSpec>;
+
+enum class TypeKind { Implemented, Planned, Unknown };
+
+struct TypeLookup {
+  TypeKind kind = TypeKind::Unknown;
+  std::string canonical;  // "icmp" for "ping", lower-case
+};
+
+// Maps a configured type name (any case, aliases included) to its canonical name.
+TypeLookup lookup_type(std::string_view configured);
+// Every configured name the loader accepts, for "did you mean".
+std::vector<std::string_view> known_type_names();
+
+// Parses the type-specific keys of an Implemented type into `out`.
+bool parse_spec(std::string_view canonical_type, Params& p, ProbeSpec* out);
+std::string_view type_of(const ProbeSpec& spec);
+std::string name_suffix(const ProbeSpec& spec);
+std::string describe_target(const Endpoint& e, const ProbeSpec& spec);
+std::unique_ptr<Probe> make_probe(ProbeContext& ctx, const Endpoint& e, const ProbeSpec& spec);
+
+}  // namespace netmond

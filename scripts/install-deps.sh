@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian 12 packages netmond needs to build, test and run, skipping what is
+# already there. Used by `make run`, `make test` and CI; safe to run again.
+set -eu
+
+packages="
+  build-essential cmake ninja-build pkg-config
+  libuv1-dev libc-ares-dev libcurl4-openssl-dev libyaml-cpp-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev catch2
+  iproute2 procps
+"
+
+missing=""
+for p in $packages; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-deps: need root or sudo to install:$missing" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y --no-install-recommends $missing
