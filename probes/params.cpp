@@ -86,6 +86,16 @@ Params::Params(const YAML::Node& map, std::string path, Diagnostics* diag)
   for (auto it = map_.begin(); it != map_.end(); ++it) {
     key_marks_.push_back(it->first.Mark());
     std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
+    // yaml-cpp keeps both entries of a repeated key and lookups see only the first, so the
+    // second would be silently ignored.
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (!key.empty() && entries_[i].first == key) {
+        diag_->error(
+            it->first.Mark(), path_,
+            fmt::format("duplicate key '{}' (first at line {})", key, key_marks_[i].line + 1));
+        break;
+      }
+    }
     entries_.emplace_back(std::move(key), it->second);
   }
 }
@@ -113,8 +123,15 @@ bool Params::require(std::string_view key) {
 }
 
 void Params::error(std::string_view key, std::string message) {
-  const YAML::Node* n = find(key);
-  diag_->error(n ? n->Mark() : map_.Mark(), path_of(key), std::move(message));
+  YAML::Mark mark = map_.Mark();
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i].first != key) continue;
+    // yaml-cpp places an empty value ("key:" and nothing) at the start of the next line;
+    // the key is where the reader should look.
+    mark = entries_[i].second.IsNull() ? key_marks_[i] : entries_[i].second.Mark();
+    break;
+  }
+  diag_->error(mark, path_of(key), std::move(message));
 }
 
 void Params::error(std::string message) { diag_->error(map_.Mark(), path_, std::move(message)); }
@@ -136,8 +153,10 @@ bool Params::get(std::string_view key, bool* out) {
   const YAML::Node* n = find(key);
   if (!n) return false;
   std::string v = n->IsScalar() ? lower(n->Scalar()) : "";
-  if (v == "true" || v == "yes" || v == "on") *out = true;
-  else if (v == "false" || v == "no" || v == "off") *out = false;
+  if (v == "true" || v == "yes" || v == "on")
+    *out = true;
+  else if (v == "false" || v == "no" || v == "off")
+    *out = false;
   else {
     error(key, n->IsScalar() ? fmt::format("expected true or false, got '{}'", n->Scalar())
                              : fmt::format("expected true or false, got {}", kind_of(*n)));

@@ -19,8 +19,8 @@ namespace netmond {
 
 struct Diagnostic {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based
+  int line = 0;      // 1-based; 0 when unknown
+  int column = 0;    // 1-based
   std::string path;  // "servers[2].services[0].port"; empty for file-level problems
   std::string message;
 

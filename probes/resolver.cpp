@@ -1,14 +1,330 @@
-// STUB: replaced by the c-ares implementation.
 #include "resolver.h"
 
+#include "base/uv.h"
+
+#include <ares.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
 namespace netmond {
-struct Resolver::Request::Pending {};
-struct Resolver::Impl {};
+
+// The shared state between a Request and its answer: the answer finds the callback here,
+// so dropping the Request (the only owner) is all it takes to detach.
+struct Resolver::Request::Pending {
+  Fn fn;
+};
+
 Resolver::Request::Request(Request&&) noexcept = default;
 Resolver::Request& Resolver::Request::operator=(Request&&) noexcept = default;
 void Resolver::Request::reset() { pending_.reset(); }
-bool Resolver::Request::pending() const { return pending_ != nullptr; }
-Resolver::Resolver(uv_loop_t*, ResolverOptions) {}
+bool Resolver::Request::pending() const { return pending_ != nullptr && pending_->fn != nullptr; }
+
+namespace {
+
+void init_library_once() {
+  static std::once_flag once;
+  // ares_library_init is not thread-safe and must precede ares_set_servers* (it returns
+  // ARES_ENOTINITIALIZED otherwise); it is never undone, the process keeps c-ares loaded.
+  std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
+}
+
+int family_for(IpVersion v) {
+  switch (v) {
+    case IpVersion::V4: return AF_INET;
+    case IpVersion::V6: return AF_INET6;
+    case IpVersion::Any: break;
+  }
+  return AF_UNSPEC;
+}
+
+std::string_view family_name(int family) { return family == AF_INET6 ? "IPv6" : "IPv4"; }
+
+// "ip", "ip:port", "[v6]" or "[v6]:port" -> an address with its port (53 by default).
+std::optional<SockAddr> parse_server(const std::string& text) {
+  if (auto a = parse_ip(text, 53)) return a;  // also a bare IPv6 literal, colons and all
+  std::string host = text;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') return std::nullopt;
+      port = text.substr(close + 2);
+    }
+  } else if (auto colon = text.find(':'); colon != std::string::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned long p = 53;
+  if (!port.empty()) {
+    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5)
+      return std::nullopt;
+    p = std::stoul(port);
+    if (p == 0 || p > 65535) return std::nullopt;
+  }
+  return parse_ip(host, static_cast<std::uint16_t>(p));
+}
+
+// Owns the c-ares channel. Destroying it calls every outstanding query back with
+// ARES_EDESTRUCTION and reports every socket closed.
+struct Channel {
+  ares_channel get() const { return ch; }
+  Channel() = default;
+  ~Channel() {
+    if (ch != nullptr) ares_destroy(ch);
+  }
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+  ares_channel ch = nullptr;
+};
+
+}  // namespace
+
+struct Resolver::Impl {
+  // One answer waiting for its loop turn. The weak pointer is how a reset Request (or a
+  // destroyed one) makes the answer fall on the floor.
+  struct Ready {
+    std::weak_ptr<Request::Pending> pending;
+    ResolveResult result;
+  };
+  // What c-ares carries through ares_getaddrinfo's `arg` (owned by c-ares until its callback).
+  struct Query {
+    Impl* impl;
+    std::weak_ptr<Request::Pending> pending;
+  };
+  struct Watch {
+    uv::Poll poll;
+    int events = 0;
+  };
+
+  Impl(uv_loop_t* loop, const ResolverOptions& options);
+  ~Impl();
+
+  void post(std::weak_ptr<Request::Pending> pending, ResolveResult result);
+  void deliver();
+  void on_sock_state(ares_socket_t fd, bool readable, bool writable);
+  void watch(ares_socket_t fd, Watch& w);
+  void process(ares_socket_t read_fd, ares_socket_t write_fd);
+  void arm_timer();
+
+  static void on_addrinfo(void* arg, int status, int timeouts, ares_addrinfo* info) noexcept;
+
+  uv_loop_t* loop_;
+  // Set to false by the destructor: a delivery callback that destroyed the Resolver must
+  // not make the drain loop touch it again.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::deque<Ready> ready_;
+  uv::Timer delivery_;
+  uv::Timer timeout_timer_;
+  std::string error_;  // why the channel is unusable; "" when it is fine
+  // ares_destroy reports every open socket with sock_state_cb(fd, 0, 0), so the fd -> poll
+  // map must outlive the channel: declared before it, destroyed after it.
+  std::unordered_map<ares_socket_t, Watch> watches_;
+  Channel channel_;
+};
+
+Resolver::Impl::Impl(uv_loop_t* loop, const ResolverOptions& options)
+    : loop_(loop), delivery_(loop), timeout_timer_(loop) {
+  init_library_once();
+  ares_options opts{};
+  opts.timeout = static_cast<int>(options.timeout.count());
+  opts.tries = options.tries < 1 ? 1 : options.tries;
+  opts.sock_state_cb = [](void* data, ares_socket_t fd, int readable, int writable) noexcept {
+    static_cast<Impl*>(data)->on_sock_state(fd, readable != 0, writable != 0);
+  };
+  opts.sock_state_cb_data = this;
+  int rc = ares_init_options(&channel_.ch, &opts,
+                             ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB);
+  if (rc != ARES_SUCCESS) {
+    channel_.ch = nullptr;
+    error_ = std::string("resolver unavailable: ") + ares_strerror(rc);
+    spdlog::error("{}", error_);
+    return;
+  }
+  if (options.servers.empty()) return;
+  // Parsed here rather than by ares_set_servers_ports_csv: a bare IPv6 literal needs no
+  // brackets and a bad entry is named in the error. The list must be set before any query
+  // is outstanding (c-ares answers ARES_ENOTIMP otherwise), i.e. right after init.
+  std::vector<ares_addr_port_node> nodes(options.servers.size());
+  for (size_t i = 0; i < options.servers.size(); ++i) {
+    auto a = parse_server(options.servers[i]);
+    if (!a) {
+      error_ = "invalid DNS server '" + options.servers[i] + "'";
+      spdlog::error("{}", error_);
+      return;
+    }
+    auto& n = nodes[i];
+    n.next = i + 1 < nodes.size() ? &nodes[i + 1] : nullptr;
+    n.family = a->family();
+    n.udp_port = n.tcp_port = a->port();
+    if (a->family() == AF_INET)
+      std::memcpy(&n.addr.addr4, &reinterpret_cast<const sockaddr_in*>(a->get())->sin_addr,
+                  sizeof n.addr.addr4);
+    else
+      std::memcpy(&n.addr.addr6, &reinterpret_cast<const sockaddr_in6*>(a->get())->sin6_addr,
+                  sizeof n.addr.addr6);
+  }
+  rc = ares_set_servers_ports(channel_.get(), nodes.data());
+  if (rc != ARES_SUCCESS) {
+    error_ = std::string("cannot set DNS servers: ") + ares_strerror(rc);
+    spdlog::error("{}", error_);
+  }
+}
+
+Resolver::Impl::~Impl() {
+  // Then channel_ goes first: outstanding queries call back with ARES_EDESTRUCTION (ignored,
+  // nobody is waiting any more) and every socket is reported closed, emptying watches_.
+  *alive_ = false;
+}
+
+void Resolver::Impl::post(std::weak_ptr<Request::Pending> pending, ResolveResult result) {
+  ready_.push_back({std::move(pending), std::move(result)});
+  if (!delivery_.active()) delivery_.start({}, [this] { deliver(); });
+}
+
+void Resolver::Impl::deliver() {
+  // Answers posted by the callbacks below wait for the next turn of the timer.
+  std::deque<Ready> batch;
+  batch.swap(ready_);
+  std::shared_ptr<bool> alive = alive_;
+  for (auto& r : batch) {
+    auto pending = r.pending.lock();
+    if (!pending || !pending->fn) continue;  // reset or destroyed: discard
+    Fn fn = std::move(pending->fn);
+    pending->fn = nullptr;  // delivered: Request::pending() is false from here on
+    fn(std::move(r.result));
+    if (!*alive) return;  // the callback destroyed the Resolver
+  }
+}
+
+void Resolver::Impl::on_sock_state(ares_socket_t fd, bool readable, bool writable) {
+  if (!readable && !writable) {
+    // c-ares is about to close fd: stop watching it first (and this may be called from
+    // within the poll callback of this very fd, which uv::Poll allows).
+    watches_.erase(fd);
+    return;
+  }
+  auto [it, inserted] = watches_.try_emplace(fd);
+  Watch& w = it->second;
+  if (inserted && w.poll.init(loop_, fd) != 0) {
+    spdlog::warn("resolver: cannot watch DNS socket {}", fd);
+    watches_.erase(it);
+    return;  // the query then ends by c-ares' own timeout
+  }
+  w.events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
+  watch(fd, w);
+}
+
+void Resolver::Impl::watch(ares_socket_t fd, Watch& w) {
+  w.poll.start(w.events, [this, fd](int status, int events) {
+    if (status < 0) {
+      // A pending socket error (libuv reports POLLERR as UV_EBADF and stops the watcher):
+      // as Node does, let c-ares find it by trying to both read and write, then watch the
+      // socket again if c-ares kept it.
+      process(fd, fd);
+      if (auto it = watches_.find(fd); it != watches_.end()) watch(fd, it->second);
+      return;
+    }
+    process((events & UV_READABLE) ? fd : ARES_SOCKET_BAD,
+            (events & UV_WRITABLE) ? fd : ARES_SOCKET_BAD);
+  });
+}
+
+void Resolver::Impl::process(ares_socket_t read_fd, ares_socket_t write_fd) {
+  ares_process_fd(channel_.get(), read_fd, write_fd);
+  arm_timer();
+}
+
+void Resolver::Impl::arm_timer() {
+  timeval tv{};
+  if (ares_timeout(channel_.get(), nullptr, &tv) == nullptr) {
+    timeout_timer_.stop();  // nothing outstanding
+    return;
+  }
+  auto delay = std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+  timeout_timer_.start(delay, [this] { process(ARES_SOCKET_BAD, ARES_SOCKET_BAD); });
+}
+
+void Resolver::Impl::on_addrinfo(void* arg, int status, int, ares_addrinfo* info) noexcept {
+  std::unique_ptr<Query> q(static_cast<Query*>(arg));
+  std::unique_ptr<ares_addrinfo, decltype(&ares_freeaddrinfo)> owned(info, ares_freeaddrinfo);
+  // ares_destroy is running: the Impl is half gone and nobody wants the answer.
+  if (status == ARES_EDESTRUCTION) return;
+  ResolveResult r;
+  if (status == ARES_SUCCESS) {
+    for (auto* n = info != nullptr ? info->nodes : nullptr; n != nullptr; n = n->ai_next) {
+      if (n->ai_addr == nullptr || n->ai_addrlen > sizeof(sockaddr_storage)) continue;
+      if (n->ai_family != AF_INET && n->ai_family != AF_INET6) continue;
+      SockAddr a;
+      std::memcpy(&a.storage, n->ai_addr, n->ai_addrlen);
+      a.length = static_cast<socklen_t>(n->ai_addrlen);
+      a.set_port(0);
+      r.addresses.push_back(a);
+    }
+    r.ok = !r.addresses.empty();
+    if (!r.ok) r.error = "no address returned";
+  } else {
+    r.error = ares_strerror(status);
+  }
+  // c-ares may call back from inside ares_getaddrinfo or ares_process_fd: never run the
+  // caller's code here, post it.
+  q->impl->post(std::move(q->pending), std::move(r));
+}
+
+Resolver::Resolver(uv_loop_t* loop, ResolverOptions options)
+    : impl_(std::make_unique<Impl>(loop, options)) {}
+
 Resolver::~Resolver() = default;
-Resolver::Request Resolver::resolve(const std::string&, IpVersion, Fn) { return {}; }
+
+Resolver::Request Resolver::resolve(const std::string& host, IpVersion version, Fn fn) {
+  Request req;
+  req.pending_ = std::make_shared<Request::Pending>();
+  req.pending_->fn = std::move(fn);
+  std::weak_ptr<Request::Pending> weak = req.pending_;
+
+  std::string name = host;
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']')
+    name = name.substr(1, name.size() - 2);
+
+  // IP literals never reach c-ares (which would answer them inline anyway).
+  if (auto literal = parse_ip(name)) {
+    ResolveResult r;
+    int want = family_for(version);
+    if (want != AF_UNSPEC && literal->family() != want) {
+      r.error = "address family mismatch (" + name + " is " +
+                std::string(family_name(literal->family())) + ", ip_version is " +
+                (want == AF_INET ? "4" : "6") + ")";
+    } else {
+      r.ok = true;
+      r.addresses.push_back(*literal);
+    }
+    impl_->post(std::move(weak), std::move(r));
+    return req;
+  }
+  if (name.empty() || impl_->channel_.get() == nullptr || !impl_->error_.empty()) {
+    ResolveResult r;
+    r.error = name.empty() ? "empty host name" : impl_->error_;
+    impl_->post(std::move(weak), std::move(r));
+    return req;
+  }
+
+  ares_addrinfo_hints hints{};
+  hints.ai_family = family_for(version);
+  // RFC 6724 ordering stays on (no ARES_AI_NOSORT): "the first address" should be the one
+  // the system's getaddrinfo would pick, e.g. IPv4 first on a host without IPv6 routes.
+  // c-ares calls on_addrinfo exactly once (perhaps before returning), which takes the
+  // query back into a unique_ptr.
+  auto* query = std::make_unique<Impl::Query>(Impl::Query{impl_.get(), weak}).release();
+  ares_getaddrinfo(impl_->channel_.get(), name.c_str(), nullptr, &hints, &Impl::on_addrinfo, query);
+  impl_->arm_timer();
+  return req;
+}
+
 }  // namespace netmond

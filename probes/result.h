@@ -30,14 +30,13 @@ std::string_view code(Status status);
 
 struct Result {
   Status status = Status::LocalError;
-  std::string message;                // one human line: "connected", "port closed (...)"
+  std::string message;                 // one human line: "connected", "port closed (...)"
   std::chrono::nanoseconds latency{};  // steady clock, from the run's start
   nlohmann::json details = nlohmann::json::object();  // typed, per probe type
 
   bool ok() const { return status == Status::Ok; }
 
-  static Result make(Status status, std::string message,
-                     std::chrono::nanoseconds latency = {}) {
+  static Result make(Status status, std::string message, std::chrono::nanoseconds latency = {}) {
     Result r;
     r.status = status;
     r.message = std::move(message);

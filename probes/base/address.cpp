@@ -70,7 +70,8 @@ std::string host_of(std::string_view address) {
   if (auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
   if (!rest.empty() && rest.front() == '[') {
     auto close = rest.find(']');
-    return std::string(rest.substr(1, close == std::string_view::npos ? rest.size() - 1 : close - 1));
+    return std::string(
+        rest.substr(1, close == std::string_view::npos ? rest.size() - 1 : close - 1));
   }
   return std::string(rest.substr(0, rest.find(':')));
 }

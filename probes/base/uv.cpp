@@ -104,6 +104,7 @@ void Poll::stop() {
 int TcpConnection::connect(uv_loop_t* loop, const sockaddr* addr, const sockaddr* bind_addr,
                            const std::string& device, ConnectFn fn) {
   reset();
+  failed_step_ = Step::Socket;
   auto* s = new SlotT;
   int rc = uv_tcp_init_ex(loop, &s->handle, addr->sa_family);
   if (rc != 0) {
@@ -115,6 +116,7 @@ int TcpConnection::connect(uv_loop_t* loop, const sockaddr* addr, const sockaddr
   s->fn = std::move(fn);
   slot_ = s;
   if (!device.empty()) {
+    failed_step_ = Step::Device;
     uv_os_fd_t fd;
     uv_fileno(reinterpret_cast<uv_handle_t*>(&s->handle), &fd);
     if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device.c_str(),
@@ -124,18 +126,24 @@ int TcpConnection::connect(uv_loop_t* loop, const sockaddr* addr, const sockaddr
       return rc;
     }
   }
+  failed_step_ = Step::Bind;
   if (bind_addr != nullptr && (rc = uv_tcp_bind(&s->handle, bind_addr, 0)) != 0) {
     reset();
     return rc;
   }
+  failed_step_ = Step::Connect;
   rc = uv_tcp_connect(&s->req, &s->handle, addr, [](uv_connect_t* req, int status) noexcept {
     auto* s = static_cast<SlotT*>(req->data);
     if (s->closed) return;  // UV_ECANCELED during close: the owner is gone
     ConnectFn fn = std::move(s->fn);
     fn(status);
   });
-  if (rc != 0) reset();
-  return rc;
+  if (rc != 0) {
+    reset();
+    return rc;
+  }
+  failed_step_ = Step::None;
+  return 0;
 }
 
 void TcpConnection::reset() {

@@ -113,9 +113,14 @@ class Poll {
 class TcpConnection {
  public:
   using ConnectFn = std::function<void(int status)>;
+  // The step of connect() that failed, so callers can tell a local problem (socket, device,
+  // bind) from the network refusing (connect).
+  enum class Step : std::uint8_t { None, Socket, Device, Bind, Connect };
+
   TcpConnection() = default;
   ~TcpConnection() { reset(); }
-  TcpConnection(TcpConnection&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  TcpConnection(TcpConnection&& o) noexcept
+      : slot_(std::exchange(o.slot_, nullptr)), failed_step_(o.failed_step_) {}
   TcpConnection(const TcpConnection&) = delete;
   TcpConnection& operator=(const TcpConnection&) = delete;
 
@@ -127,6 +132,8 @@ class TcpConnection {
   // Closes the connection; a pending connect callback is dropped.
   void reset();
   bool valid() const { return slot_ != nullptr; }
+  // After connect() returned an error: which step it was. Step::None otherwise.
+  Step failed_step() const { return failed_step_; }
 
  private:
   struct SlotT {
@@ -136,6 +143,7 @@ class TcpConnection {
     bool closed = false;
   };
   SlotT* slot_ = nullptr;
+  Step failed_step_ = Step::None;
 };
 
 // Runs `fn` on a later loop turn. Probes use it so that completion callbacks never run

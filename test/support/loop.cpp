@@ -16,8 +16,9 @@ bool LoopFixture::run_until(const std::function<bool()>& done, std::chrono::mill
   uv_timer_init(&loop_, &guard);
   bool expired = false;
   guard.data = &expired;
-  uv_timer_start(&guard, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; },
-                 static_cast<uint64_t>(limit.count()), 0);
+  uv_timer_start(
+      &guard, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; },
+      static_cast<uint64_t>(limit.count()), 0);
   while (!done() && !expired) uv_run(&loop_, UV_RUN_ONCE);
   uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
   uv_run(&loop_, UV_RUN_NOWAIT);  // run the guard's close
@@ -32,13 +33,17 @@ int LoopFixture::finish() {
   if (closed_) return 0;
   for (int i = 0; i < 16 && uv_loop_alive(&loop_); ++i) uv_run(&loop_, UV_RUN_NOWAIT);
   int rc = uv_loop_close(&loop_);
-  if (rc == 0) closed_ = true;
+  if (rc == 0)
+    closed_ = true;
   else {
     // Print what is still open, to find the leak.
-    uv_walk(&loop_, [](uv_handle_t* h, void*) {
-      std::fprintf(stderr, "open handle: %s active=%d\n", uv_handle_type_name(h->type),
-                   uv_is_active(h));
-    }, nullptr);
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* h, void*) {
+          std::fprintf(stderr, "open handle: %s active=%d\n", uv_handle_type_name(h->type),
+                       uv_is_active(h));
+        },
+        nullptr);
   }
   return rc;
 }

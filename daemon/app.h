@@ -1,0 +1,59 @@
+// The daemon as a whole: loads the config, owns the loop and everything on it, handles
+// signals, and runs either forever (the daemon) or once (--once).
+#pragma once
+
+#include "cli.h"
+#include "config.h"
+#include "report.h"
+#include "resolver.h"
+#include "scheduler.h"
+
+#include "base/uv.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace netmond {
+
+class App : public Reporter {
+ public:
+  explicit App(Options options);
+  ~App() override;
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Runs to the end; returns the process exit code.
+  int run();
+
+  // Reporter: forwards to the log, and counts results for --once.
+  void result(const CheckConfig& check, const CheckState& state, const Result& r,
+              const RunInfo& info) override;
+  void transition(const CheckConfig& check, Health from, Health to, const Result& r) override;
+
+ private:
+  // Loads the configured source; prints every diagnostic (stderr, or the log when
+  // running) and returns nullopt when there is any.
+  std::optional<Config> load(bool running);
+  void apply_logging(const LogConfig& log);
+  void reload();
+  void stop();
+  int check_config(const Config& config);
+
+  Options options_;
+  std::string source_;  // the config file, or "" for the embedded default
+  uv_loop_t loop_{};
+  LogReporter log_reporter_{LogFormat::Text, LogResults::All};
+  // Destruction order matters: runners (scheduler) hold probes that hold resolver
+  // requests, so the scheduler goes first, then the resolver, then the loop.
+  std::unique_ptr<Resolver> resolver_;
+  std::unique_ptr<ProbeContext> context_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::optional<uv::Signal> sighup_, sigterm_, sigint_;
+  std::optional<uv::Timer> stop_timer_;
+  bool once_ = false;
+  size_t once_pending_ = 0;
+  size_t once_failed_ = 0;
+};
+
+}  // namespace netmond

@@ -1,0 +1,103 @@
+#include "cli.h"
+
+#include <getopt.h>
+
+#include <fmt/format.h>
+
+namespace netmond {
+
+std::string usage() {
+  return R"(Usage: netmond [OPTIONS]
+
+Network monitoring daemon: runs the checks in its configuration, each on its own
+interval, and logs every result until stopped.
+
+Options:
+  -c, --config FILE       configuration file (default /etc/netmond.yaml; when that
+                          does not exist and -c is not given, a built-in default
+                          that checks only this host)
+      --check-config      validate the configuration, print one line per check
+                          (name, type, target, interval, timeout) and exit
+      --once              run every check once, concurrently, print each result
+                          as it completes, and exit
+      --log-format FMT    text or json (overrides log.format)
+      --log-level LEVEL   trace, debug, info, warn or error (overrides log.level)
+      --version           print the version and exit
+  -h, --help              print this help and exit
+
+Signals:
+  SIGHUP                  reload the configuration; a broken file is reported and
+                          the running configuration is kept
+  SIGTERM, SIGINT         cancel the checks in flight and exit 0
+
+Exit status:
+  0  success (--once: every check succeeded)
+  1  --once: at least one check failed
+  2  configuration or usage error
+
+Documentation: docs/configuration.md, docs/operations.md
+)";
+}
+
+std::optional<Options> parse_args(int argc, char** argv, std::string* error) {
+  enum { kCheckConfig = 256, kOnce, kLogFormat, kLogLevel, kVersion };
+  static const option long_options[] = {
+      {"config", required_argument, nullptr, 'c'},
+      {"check-config", no_argument, nullptr, kCheckConfig},
+      {"once", no_argument, nullptr, kOnce},
+      {"log-format", required_argument, nullptr, kLogFormat},
+      {"log-level", required_argument, nullptr, kLogLevel},
+      {"version", no_argument, nullptr, kVersion},
+      {"help", no_argument, nullptr, 'h'},
+      {nullptr, 0, nullptr, 0},
+  };
+  Options o;
+  optind = 0;  // reset getopt, so tests may parse more than once
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":c:h", long_options, nullptr)) != -1) {
+    switch (c) {
+      case 'c': o.config = optarg; break;
+      case kCheckConfig: o.check_config = true; break;
+      case kOnce: o.once = true; break;
+      case kLogFormat: {
+        std::string f = optarg;
+        if (f == "text")
+          o.log_format = LogFormat::Text;
+        else if (f == "json")
+          o.log_format = LogFormat::Json;
+        else {
+          *error = fmt::format("--log-format: '{}' is not text or json", f);
+          return std::nullopt;
+        }
+        break;
+      }
+      case kLogLevel: {
+        std::string l = optarg;
+        if (l != "trace" && l != "debug" && l != "info" && l != "warn" && l != "error") {
+          *error = fmt::format("--log-level: '{}' is not trace, debug, info, warn or error", l);
+          return std::nullopt;
+        }
+        o.log_level = l;
+        break;
+      }
+      case kVersion: o.version = true; break;
+      case 'h': o.help = true; break;
+      case ':':
+        *error = fmt::format("option '{}' needs a value", argv[optind - 1]);
+        return std::nullopt;
+      default: *error = fmt::format("unknown option '{}'", argv[optind - 1]); return std::nullopt;
+    }
+  }
+  if (optind < argc) {
+    *error = fmt::format("unexpected argument '{}'", argv[optind]);
+    return std::nullopt;
+  }
+  if (o.check_config && o.once) {
+    *error = "--check-config and --once cannot be combined";
+    return std::nullopt;
+  }
+  return o;
+}
+
+}  // namespace netmond

@@ -1,0 +1,112 @@
+#include "log.h"
+
+#include "report.h"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <nlohmann/json.hpp>
+
+namespace netmond::log {
+
+namespace {
+
+// spdlog's level names are lower-case and fixed when the library is built; the text
+// format wants "INFO ", "WARN " as in syslog-style tools.
+class UpperLevelFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    static constexpr std::string_view kNames[] = {"TRACE", "DEBUG", "INFO ", "WARN ",
+                                                  "ERROR", "CRIT ", "OFF  "};
+    auto name = kNames[static_cast<int>(msg.level)];
+    dest.append(name.data(), name.data() + name.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<UpperLevelFlag>();
+  }
+};
+
+std::string_view level_name(spdlog::level::level_enum l) {
+  static constexpr std::string_view kNames[] = {"trace", "debug",    "info", "warn",
+                                                "error", "critical", "off"};
+  return kNames[static_cast<int>(l)];
+}
+
+// One JSON object per free-form message, so that every line of --log-format json parses.
+class JsonLogFormatter : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    nlohmann::json j = {{"ts", rfc3339_ms(msg.time)},
+                        {"event", "log"},
+                        {"level", level_name(msg.level)},
+                        {"message", std::string(msg.payload.data(), msg.payload.size())}};
+    std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line += '\n';
+    dest.append(line.data(), line.data() + line.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonLogFormatter>();
+  }
+};
+
+std::unique_ptr<spdlog::formatter> text_formatter() {
+  auto f = std::make_unique<spdlog::pattern_formatter>();
+  f->add_flag<UpperLevelFlag>('*').set_pattern("%Y-%m-%d %H:%M:%S.%e %* %v");
+  return f;
+}
+
+struct Loggers {
+  std::shared_ptr<spdlog::logger> general;
+  std::shared_ptr<spdlog::logger> events;
+  Loggers() {
+    // Two sinks on the same FILE*: each line is written and flushed whole, in order.
+    general = std::make_shared<spdlog::logger>("netmond",
+                                               std::make_shared<spdlog::sinks::stdout_sink_st>());
+    events = std::make_shared<spdlog::logger>("events",
+                                              std::make_shared<spdlog::sinks::stdout_sink_st>());
+    for (auto* l : {general.get(), events.get()}) {
+      l->flush_on(spdlog::level::trace);
+      l->set_level(spdlog::level::info);
+    }
+    general->set_formatter(text_formatter());
+    events->set_formatter(text_formatter());
+  }
+};
+
+Loggers& loggers() {
+  static Loggers l;
+  return l;
+}
+
+}  // namespace
+
+void setup(LogFormat format, spdlog::level::level_enum level) {
+  auto& l = loggers();
+  if (format == LogFormat::Json) {
+    l.general->set_formatter(std::make_unique<JsonLogFormatter>());
+    l.events->set_formatter(
+        std::make_unique<spdlog::pattern_formatter>("%v", spdlog::pattern_time_type::local, "\n"));
+  } else {
+    l.general->set_formatter(text_formatter());
+    l.events->set_formatter(text_formatter());
+  }
+  // Results obey the level too: OK results are INFO, failures WARN, so "warn" keeps
+  // only the failures and state changes to DOWN.
+  l.general->set_level(level);
+  l.events->set_level(level);
+}
+
+std::optional<spdlog::level::level_enum> parse_level(const std::string& name) {
+  if (name == "trace") return spdlog::level::trace;
+  if (name == "debug") return spdlog::level::debug;
+  if (name == "info") return spdlog::level::info;
+  if (name == "warn" || name == "warning") return spdlog::level::warn;
+  if (name == "error") return spdlog::level::err;
+  return std::nullopt;
+}
+
+spdlog::logger& general() { return *loggers().general; }
+spdlog::logger& events() { return *loggers().events; }
+
+}  // namespace netmond::log

@@ -1,0 +1,183 @@
+#include "scheduler.h"
+
+#include "base/duration.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace netmond {
+
+using std::chrono::nanoseconds;
+
+std::chrono::nanoseconds schedule_phase(const std::string& name, nanoseconds interval) {
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a 64
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  // interval * h / 2^64, in 128-bit arithmetic so large intervals do not overflow.
+  auto scaled =
+      (static_cast<unsigned __int128>(h) * static_cast<std::uint64_t>(interval.count())) >> 64;
+  return nanoseconds(static_cast<std::int64_t>(scaled));
+}
+
+CheckRunner::CheckRunner(uv_loop_t* loop, CheckConfig config, std::unique_ptr<Probe> probe,
+                         Reporter& reporter)
+    : loop_(loop),
+      config_(std::move(config)),
+      probe_(std::move(probe)),
+      reporter_(reporter),
+      slot_timer_(loop),
+      deadline_(loop) {}
+
+CheckRunner::~CheckRunner() {
+  if (in_flight_ && probe_) probe_->cancel();
+}
+
+void CheckRunner::schedule(nanoseconds origin) {
+  periodic_ = true;
+  nanoseconds interval = config_.interval;
+  first_due_ = origin + schedule_phase(config_.name, interval);
+  due_ = first_due_;
+  if (!in_flight_) arm_next(due_);
+}
+
+void CheckRunner::run_now() {
+  if (in_flight_) return;
+  slot_timer_.stop();
+  due_ = uv::now();
+  run_start_ = due_;
+  attempt_ = 0;
+  attempts_ = nlohmann::json::array();
+  start_attempt();
+}
+
+void CheckRunner::arm_next(nanoseconds due) {
+  due_ = due;
+  uv_update_time(loop_);
+  nanoseconds delay = due - uv::now();
+  slot_timer_.start(delay.count() > 0 ? delay : nanoseconds(0), [this] { on_due(); });
+}
+
+void CheckRunner::on_due() {
+  nanoseconds now = uv::now();
+  // The loop's timers have millisecond resolution and may fire a fraction early.
+  if (now < due_) {
+    slot_timer_.start(due_ - now, [this] { on_due(); });
+    return;
+  }
+  if (in_flight_) return;
+  run_start_ = now;
+  attempt_ = 0;
+  attempts_ = nlohmann::json::array();
+  start_attempt();
+}
+
+void CheckRunner::start_attempt() {
+  ++attempt_;
+  in_flight_ = true;
+  attempt_start_ = uv::now();
+  if (!probe_) {
+    // Only reachable if a registered type failed to build its probe.
+    slot_timer_.start({}, [this] {
+      finish_attempt(Result::make(Status::LocalError, "probe could not be created"));
+    });
+    return;
+  }
+  deadline_.start(config_.timeout, [this] {
+    Result r = probe_->expire();
+    if (r.latency.count() == 0) r.latency = uv::now() - attempt_start_;
+    finish_attempt(std::move(r));
+  });
+  probe_->start(config_.timeout, [this](Result r) {
+    deadline_.stop();
+    finish_attempt(std::move(r));
+  });
+}
+
+void CheckRunner::finish_attempt(Result r) {
+  deadline_.stop();
+  if (config_.retries > 0) {
+    attempts_.push_back(
+        {{"reason", code(r.status)},
+         {"message", r.message},
+         {"latency_ms", std::round(static_cast<double>(r.latency.count()) / 1e3) / 1e3}});
+  }
+  if (!r.ok() && attempt_ <= config_.retries) {
+    // Retry at once, but from the loop: the probe is still inside its completion path.
+    slot_timer_.start({}, [this] { start_attempt(); });
+    return;
+  }
+  in_flight_ = false;
+  if (attempts_.size() > 1) r.details["attempts"] = attempts_;
+
+  RunInfo info;
+  info.lateness = run_start_ > due_ ? run_start_ - due_ : nanoseconds(0);
+  info.attempts = attempt_;
+  Health before = state_.health;
+  state_ = next_state(state_, r.ok(), config_.fail_after, config_.recover_after,
+                      std::chrono::system_clock::now());
+  last_ = r;
+  reporter_.result(config_, state_, r, info);
+  if (state_.health != before) reporter_.transition(config_, before, state_.health, r);
+
+  if (periodic_) {
+    // The first slot strictly after now: an overrun skips slots rather than bursting.
+    nanoseconds now = uv::now();
+    nanoseconds interval = config_.interval;
+    auto next_index = now < first_due_ ? 0 : (now - first_due_) / interval + 1;
+    auto current_index = due_ < first_due_ ? -1 : (due_ - first_due_) / interval;
+    if (next_index > current_index + 1)
+      skipped_ += static_cast<std::uint64_t>(next_index - current_index - 1);
+    arm_next(first_due_ + next_index * interval);
+  }
+}
+
+Scheduler::Scheduler(uv_loop_t* loop, Reporter& reporter, ProbeFactory factory)
+    : loop_(loop), reporter_(reporter), factory_(std::move(factory)) {}
+
+ApplySummary Scheduler::apply(const std::vector<CheckConfig>& checks, bool periodic) {
+  ApplySummary s;
+  std::map<std::string, std::unique_ptr<CheckRunner>> next;
+  nanoseconds origin = uv::now();
+  for (const auto& c : checks) {
+    auto old = runners_.find(c.name);
+    if (old != runners_.end() && old->second->config() == c) {
+      ++s.unchanged;
+      next.emplace(c.name, std::move(old->second));
+      runners_.erase(old);
+      continue;
+    }
+    if (old != runners_.end())
+      ++s.changed;
+    else
+      ++s.added;
+    auto runner = std::make_unique<CheckRunner>(loop_, c, factory_(c), reporter_);
+    if (periodic) runner->schedule(origin);
+    next.emplace(c.name, std::move(runner));
+  }
+  s.removed = runners_.size() - s.changed;
+  runners_.swap(next);
+  next.clear();  // destroys removed and replaced runners, cancelling their runs
+  return s;
+}
+
+void Scheduler::run_all_now() {
+  for (auto& [name, r] : runners_) r->run_now();
+}
+
+void Scheduler::clear() { runners_.clear(); }
+
+size_t Scheduler::in_flight() const {
+  size_t n = 0;
+  for (const auto& [name, r] : runners_) n += r->in_flight() ? 1 : 0;
+  return n;
+}
+
+const CheckRunner* Scheduler::find(const std::string& name) const {
+  auto it = runners_.find(name);
+  return it == runners_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace netmond

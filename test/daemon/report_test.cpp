@@ -1,0 +1,70 @@
+#include "report.h"
+
+#include <catch2/catch.hpp>
+
+using namespace netmond;
+using namespace std::chrono_literals;
+
+namespace {
+CheckConfig tcp_check() {
+  CheckConfig c;
+  c.name = "www.example.com/tcp:80";
+  c.endpoint.host = "www.example.com";
+  c.spec = TcpSpec{80};
+  return c;
+}
+}  // namespace
+
+TEST_CASE("timestamps are RFC 3339 UTC with milliseconds", "[report]") {
+  auto t = std::chrono::system_clock::time_point{} + 1'764'000'000'123ms;
+  CHECK(rfc3339_ms(t) == "2025-11-24T16:00:00.123Z");
+  CHECK(rfc3339_ms(std::chrono::system_clock::time_point{}) == "1970-01-01T00:00:00.000Z");
+}
+
+TEST_CASE("a result line carries every documented field", "[report]") {
+  Result r = Result::make(Status::Refused, "connection refused by 192.0.2.1:80 \"quoted\"\n",
+                          12'345'678ns);
+  r.details = {{"port", 80}};
+  CheckState s;
+  s.health = Health::Down;
+  RunInfo info;
+  info.lateness = 1'500us;
+  auto j = result_json(tcp_check(), s, r, info, std::chrono::system_clock::time_point{});
+  CHECK(j["event"] == "result");
+  CHECK(j["check"] == "www.example.com/tcp:80");
+  CHECK(j["type"] == "tcp");
+  CHECK(j["target"] == "www.example.com:80");
+  CHECK(j["ok"] == false);
+  CHECK(j["state"] == "down");
+  CHECK(j["latency_ms"] == Approx(12.346));
+  CHECK(j["reason"] == "refused");
+  CHECK(j["lateness_ms"] == Approx(1.5));
+  CHECK(j["details"]["port"] == 80);
+  CHECK(j["ts"] == "1970-01-01T00:00:00.000Z");
+  // Control characters and quotes survive a round trip through the text form.
+  auto back = nlohmann::json::parse(j.dump());
+  CHECK(back["message"] == "connection refused by 192.0.2.1:80 \"quoted\"\n");
+}
+
+TEST_CASE("a state change names both states and its cause", "[report]") {
+  Result r = Result::make(Status::Timeout, "no answer");
+  auto j = transition_json(tcp_check(), Health::Up, Health::Down, r, {});
+  CHECK(j["event"] == "state_change");
+  CHECK(j["from"] == "up");
+  CHECK(j["to"] == "down");
+  CHECK(j["reason"] == "timeout");
+  CHECK(j["message"] == "no answer");
+}
+
+TEST_CASE("every status has its documented code", "[report]") {
+  CHECK(code(Status::Ok) == "ok");
+  CHECK(code(Status::Timeout) == "timeout");
+  CHECK(code(Status::Refused) == "refused");
+  CHECK(code(Status::Unreachable) == "unreachable");
+  CHECK(code(Status::ResolveFailed) == "resolve_failed");
+  CHECK(code(Status::TlsError) == "tls_error");
+  CHECK(code(Status::BadResponse) == "bad_response");
+  CHECK(code(Status::Unexpected) == "unexpected");
+  CHECK(code(Status::KissOfDeath) == "kiss_of_death");
+  CHECK(code(Status::LocalError) == "local_error");
+}

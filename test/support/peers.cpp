@@ -1,0 +1,170 @@
+#include "support/peers.h"
+
+#include "support/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+namespace netmond::test {
+
+namespace {
+
+SockAddr must_parse(const std::string& ip, std::uint16_t port = 0) {
+  auto a = parse_ip(ip, port);
+  if (!a) throw std::invalid_argument("not an IP literal: " + ip);
+  return *a;
+}
+
+Fd bound_socket(const std::string& ip, int type, std::uint16_t* port) {
+  SockAddr a = must_parse(ip);
+  Fd fd(::socket(a.family(), type | SOCK_CLOEXEC, 0));
+  if (!fd || ::bind(fd.get(), a.get(), a.length) != 0)
+    throw std::runtime_error(std::string("bind: ") + std::strerror(errno));
+  SockAddr local;
+  local.length = sizeof local.storage;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local.storage), &local.length);
+  *port = local.port();
+  return fd;
+}
+
+}  // namespace
+
+TcpListener::TcpListener(const std::string& ip, int backlog) {
+  fd_ = bound_socket(ip, SOCK_STREAM | SOCK_NONBLOCK, &port_);  // accept_peer never blocks
+  if (::listen(fd_.get(), backlog) != 0)
+    throw std::runtime_error(std::string("listen: ") + std::strerror(errno));
+}
+
+std::optional<SockAddr> TcpListener::accept_peer() {
+  SockAddr peer;
+  peer.length = sizeof peer.storage;
+  int c = ::accept4(fd_.get(), reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+                    SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (c < 0) return std::nullopt;
+  ::close(c);
+  return peer;
+}
+
+std::vector<Fd> fill_accept_queue(const TcpListener& l, const std::string& ip) {
+  std::vector<Fd> clients;
+  SockAddr to = must_parse(ip, l.port());
+  for (int i = 0; i < 8; ++i) {
+    Fd c(::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    ::connect(c.get(), to.get(), to.length);
+    pollfd p{c.get(), POLLOUT, 0};
+    bool completed = ::poll(&p, 1, 300) == 1;
+    clients.push_back(std::move(c));
+    // This handshake never completed: the queue is full and SYNs are being dropped.
+    if (!completed) return clients;
+  }
+  return {};
+}
+
+std::uint16_t closed_tcp_port(const std::string& ip) {
+  std::uint16_t port = 0;
+  bound_socket(ip, SOCK_STREAM, &port);  // closed again at once
+  return port;
+}
+
+std::uint16_t closed_udp_port(const std::string& ip) {
+  std::uint16_t port = 0;
+  bound_socket(ip, SOCK_DGRAM, &port);
+  return port;
+}
+
+UdpPeer::UdpPeer(uv_loop_t* loop, const std::string& ip, Respond respond)
+    : respond_(std::move(respond)) {
+  fd_ = bound_socket(ip, SOCK_DGRAM, &port_);
+  poll_.init(loop, fd_.get());
+  poll_.start(UV_READABLE, [this](int status, int) {
+    if (status == 0) on_readable();
+  });
+}
+
+void UdpPeer::on_readable() {
+  for (;;) {
+    char buf[2048];
+    sockaddr_storage from{};
+    socklen_t len = sizeof from;
+    ssize_t n = ::recvfrom(fd_.get(), buf, sizeof buf, MSG_DONTWAIT,
+                           reinterpret_cast<sockaddr*>(&from), &len);
+    if (n < 0) return;
+    ++received_;
+    SockAddr sender;
+    std::memcpy(&sender.storage, &from, sizeof from);
+    sender.length = len;
+    last_sender_ = sender;
+    if (!respond_) continue;
+    if (auto reply = respond_(std::string_view(buf, static_cast<size_t>(n))))
+      ::sendto(fd_.get(), reply->data(), reply->size(), 0, reinterpret_cast<sockaddr*>(&from), len);
+  }
+}
+
+std::optional<std::string> nxdomain_reply(std::string_view query) {
+  if (query.size() < 12) return std::nullopt;
+  std::string r(query);
+  // Header: keep the id and RD, set QR and RA, RCODE 3; one question, no records.
+  r[2] = static_cast<char>(0x80 | (query[2] & 0x01));
+  r[3] = static_cast<char>(0x80 | 0x03);
+  r[6] = r[7] = r[8] = r[9] = r[10] = r[11] = 0;
+  // Drop anything after the question (an EDNS OPT record would be ARCOUNT, zeroed above).
+  size_t pos = 12;
+  while (pos < r.size() && r[pos] != 0) pos += 1 + static_cast<unsigned char>(r[pos]);
+  pos += 1 + 4;  // the root label, QTYPE and QCLASS
+  if (pos > r.size()) return std::nullopt;
+  r.resize(pos);
+  return r;
+}
+
+bool ip(std::vector<std::string> args) {
+  args.insert(args.begin(), "/usr/sbin/ip");
+  auto r = run(args, std::chrono::seconds(10));
+  if (r.code != 0) std::fprintf(stderr, "ip failed (%d): %s\n", r.code, r.err.c_str());
+  return r.code == 0;
+}
+
+BareNetns::BareNetns() {
+  static std::atomic<int> counter{0};
+  name_ = "netmond-bare-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  ok_ = ip({"netns", "add", name_});
+}
+
+BareNetns::~BareNetns() {
+  if (ok_) ip({"netns", "delete", name_});
+}
+
+EnterNetns::EnterNetns(const BareNetns& ns) {
+  if (!ns.ok()) return;
+  original_.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  Fd target(::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC));
+  ok_ = original_ && target && ::setns(target.get(), CLONE_NEWNET) == 0;
+}
+
+EnterNetns::~EnterNetns() {
+  if (ok_ && ::setns(original_.get(), CLONE_NEWNET) != 0) std::abort();  // would poison later tests
+}
+
+RoutedNetwork::RoutedNetwork() {
+  if (!client.ok() || !router.ok()) return;
+  const std::string& c = client.name();
+  const std::string& r = router.name();
+  // veth names are per namespace, so fixed names do not clash between namespaces.
+  ok = ip({"link", "add", "vc", "netns", c, "type", "veth", "peer", "name", "vr", "netns", r}) &&
+       ip({"-n", c, "addr", "add", "10.200.0.1/30", "dev", "vc"}) &&
+       ip({"-n", c, "link", "set", "vc", "up"}) && ip({"-n", c, "link", "set", "lo", "up"}) &&
+       ip({"-n", r, "addr", "add", "10.200.0.2/30", "dev", "vr"}) &&
+       ip({"-n", r, "link", "set", "vr", "up"}) && ip({"-n", r, "link", "set", "lo", "up"}) &&
+       ip({"-n", c, "route", "add", "default", "via", "10.200.0.2"}) &&
+       ip({"-n", r, "route", "add", "unreachable", "198.51.100.0/24"}) &&
+       ip({"netns", "exec", r, "/bin/sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"});
+}
+
+}  // namespace netmond::test
