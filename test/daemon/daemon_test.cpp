@@ -1,12 +1,9 @@
 // Black-box tests of the real netmond binary: exit codes, output formats, signals, reload.
 #include "support/netns.h"
+#include "support/peers.h"
 #include "support/process.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -21,29 +18,8 @@ using nlohmann::json;
 
 namespace {
 
-// A listening TCP socket on 127.0.0.1 (the kernel completes handshakes; nobody accepts).
-struct Listener {
-  int fd = -1;
-  int port = 0;
-  Listener() {
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(fd, 128);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  ~Listener() { close(fd); }
-};
-
-// A loopback TCP port with nothing listening: bound, then released.
-int closed_port() {
-  Listener l;
-  return l.port;
-}
+// A loopback TCP port with nothing listening.
+int closed_port() { return closed_tcp_port("127.0.0.1"); }
 
 std::vector<json> json_lines(const std::string& out) {
   std::vector<json> lines;
@@ -120,8 +96,8 @@ TEST_CASE("netmond --check-config lists checks, or names every error and exits 2
 
 TEST_CASE("netmond --once prints one JSON result per check and exits 1 when one failed",
           "[daemon]") {
-  Listener open;
-  auto cfg = write_file(temp_dir(), "n.yaml", two_tcp_checks(open.port, closed_port()));
+  TcpListener open("127.0.0.1");
+  auto cfg = write_file(temp_dir(), "n.yaml", two_tcp_checks(open.port(), closed_port()));
   auto r = run({netmond_bin(), "--once", "--log-format", "json", "-c", cfg}, 20s);
   INFO(r.out << r.err);
   CHECK(r.code == 1);
@@ -145,20 +121,20 @@ TEST_CASE("netmond --once prints one JSON result per check and exits 1 when one 
 }
 
 TEST_CASE("netmond --once exits 0 when every check succeeded", "[daemon]") {
-  Listener open;
+  TcpListener open("127.0.0.1");
   auto cfg = write_file(temp_dir(), "n.yaml",
                         "servers:\n  - address: 127.0.0.1\n    services:\n"
                         "      - {type: tcp, port: " +
-                            std::to_string(open.port) + "}\n");
+                            std::to_string(open.port()) + "}\n");
   auto r = run({netmond_bin(), "--once", "-c", cfg}, 20s);
   INFO(r.out << r.err);
   CHECK(r.code == 0);
-  CHECK(r.out.find("127.0.0.1/tcp:" + std::to_string(open.port) + " UP ") != std::string::npos);
+  CHECK(r.out.find("127.0.0.1/tcp:" + std::to_string(open.port()) + " UP ") != std::string::npos);
 }
 
 TEST_CASE("SIGTERM stops the daemon cleanly within a second", "[daemon]") {
-  Listener open;
-  auto cfg = write_file(temp_dir(), "n.yaml", two_tcp_checks(open.port, closed_port(), "100ms"));
+  TcpListener open("127.0.0.1");
+  auto cfg = write_file(temp_dir(), "n.yaml", two_tcp_checks(open.port(), closed_port(), "100ms"));
   ChildProcess d({netmond_bin(), "-c", cfg});
   REQUIRE(d.wait_for_output(" closed DOWN ", 5s));
   auto t0 = std::chrono::steady_clock::now();
@@ -173,15 +149,15 @@ TEST_CASE("SIGTERM stops the daemon cleanly within a second", "[daemon]") {
 
 TEST_CASE("SIGHUP with a broken file keeps the old config; a good one applies the diff",
           "[daemon]") {
-  Listener open;
+  TcpListener open("127.0.0.1");
   int closed = closed_port();
   auto dir = temp_dir();
-  auto cfg = write_file(dir, "n.yaml", two_tcp_checks(open.port, closed, "100ms"));
+  auto cfg = write_file(dir, "n.yaml", two_tcp_checks(open.port(), closed, "100ms"));
   ChildProcess d({netmond_bin(), "-c", cfg});
   REQUIRE(d.wait_for_output(" open UP ", 5s));
 
   // Broken: the daemon reports file:line:col and keeps checking with the old config.
-  write_file(dir, "n.yaml", two_tcp_checks(open.port, closed, "100ms") + "  - address: [\n");
+  write_file(dir, "n.yaml", two_tcp_checks(open.port(), closed, "100ms") + "  - address: [\n");
   d.signal(SIGHUP);
   REQUIRE(d.wait_for_output("reload failed, keeping the running configuration", 5s));
   CHECK(d.out().find(cfg + ":") != std::string::npos);
@@ -196,10 +172,10 @@ TEST_CASE("SIGHUP with a broken file keeps the old config; a good one applies th
              "    interval: 100ms\n"
              "    services:\n"
              "      - {type: tcp, port: " +
-                 std::to_string(open.port) +
+                 std::to_string(open.port()) +
                  ", name: open}\n"
                  "      - {type: tcp, port: " +
-                 std::to_string(open.port) + ", name: added}\n");
+                 std::to_string(open.port()) + ", name: added}\n");
   d.signal(SIGHUP);
   REQUIRE(d.wait_for_output("reloaded: 1 added, 1 removed, 0 changed, 1 unchanged", 5s));
   REQUIRE(d.wait_for_output(" added UP ", 5s));
@@ -217,9 +193,9 @@ TEST_CASE("SIGHUP with a broken file keeps the old config; a good one applies th
 
 TEST_CASE("the seed's public TCP/UDP targets fail at once inside an isolated namespace",
           "[daemon][netns]") {
-  NetNs ns;
-  if (!ns.ok()) {
-    WARN("skipped: " << ns.why());
+  Netns ns;
+  if (!ns.ok() || !ns.up_loopback() || !ns.isolate_resolver()) {
+    WARN("skipped: cannot create a network namespace here (needs root and iproute2)");
     return;
   }
   auto cfg = write_file(temp_dir(), "seed-l4.yaml",
@@ -252,9 +228,9 @@ TEST_CASE("without -c and without /etc/netmond.yaml the built-in default runs", 
     WARN("skipped: /etc/netmond.yaml exists on this machine");
     return;
   }
-  NetNs ns;
-  if (!ns.ok()) {
-    WARN("skipped: " << ns.why());
+  Netns ns;
+  if (!ns.ok() || !ns.up_loopback() || !ns.isolate_resolver()) {
+    WARN("skipped: cannot create a network namespace here (needs root and iproute2)");
     return;
   }
   auto check = run(ns.wrap({netmond_bin(), "--check-config"}), 10s);

@@ -3,6 +3,7 @@
 #include "tcp.h"
 
 #include "support/loop.h"
+#include "support/netns.h"
 #include "support/peers.h"
 #include "support/probe_harness.h"
 
@@ -291,7 +292,7 @@ TEST_CASE("tcp: binding to an address the host does not have is LocalError", "[t
     // In a namespace of our own with lo down, ::1 is not a local address yet. (IPv4 is no
     // use here: with no local addresses at all, Linux lets a socket bind to any of them.)
     ProbeHarness h(fixture.loop());  // before entering: its DNS port is on our loopback
-    test::BareNetns ns;
+    test::Netns ns;
     test::EnterNetns inside(ns);
     if (!inside.ok()) {
       WARN("cannot create a network namespace here");
@@ -311,9 +312,9 @@ TEST_CASE("tcp: no route is Unreachable at once (namespace with only lo up)", "[
   LoopFixture fixture;
   {
     ProbeHarness h(fixture.loop());
-    test::BareNetns ns;
+    test::Netns ns;
     test::EnterNetns inside(ns);
-    if (!inside.ok() || !test::ip({"-n", ns.name(), "link", "set", "lo", "up"})) {
+    if (!inside.ok() || !ns.up_loopback()) {
       WARN("cannot create a network namespace here");
       return;
     }

@@ -3,6 +3,7 @@
 #include "udp.h"
 
 #include "support/loop.h"
+#include "support/netns.h"
 #include "support/peers.h"
 #include "support/probe_harness.h"
 
@@ -207,9 +208,9 @@ TEST_CASE("udp: no route is Unreachable at once (namespace with only lo up)", "[
   LoopFixture fixture;
   {
     ProbeHarness h(fixture.loop());
-    test::BareNetns ns;
+    test::Netns ns;
     test::EnterNetns inside(ns);
-    if (!inside.ok() || !test::ip({"-n", ns.name(), "link", "set", "lo", "up"})) {
+    if (!inside.ok() || !ns.up_loopback()) {
       WARN("cannot create a network namespace here");
       return;
     }

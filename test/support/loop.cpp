@@ -11,6 +11,8 @@ LoopFixture::~LoopFixture() {
 }
 
 bool LoopFixture::run_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  // The loop time may be stale after blocking test code; the guard must count from now.
+  uv_update_time(&loop_);
   // A guard timer wakes the loop at the limit, so UV_RUN_ONCE never blocks past it.
   uv_timer_t guard;
   uv_timer_init(&loop_, &guard);
@@ -19,9 +21,18 @@ bool LoopFixture::run_until(const std::function<bool()>& done, std::chrono::mill
   uv_timer_start(
       &guard, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; },
       static_cast<uint64_t>(limit.count()), 0);
+  // A result delivered by a timer lands before the loop blocks in poll: check the
+  // predicate there (prepare runs after timers, before poll) and stop instead of blocking.
+  uv_prepare_t check;
+  uv_prepare_init(&loop_, &check);
+  check.data = const_cast<std::function<bool()>*>(&done);
+  uv_prepare_start(&check, [](uv_prepare_t* p) {
+    if ((*static_cast<const std::function<bool()>*>(p->data))()) uv_stop(p->loop);
+  });
   while (!done() && !expired) uv_run(&loop_, UV_RUN_ONCE);
   uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
-  uv_run(&loop_, UV_RUN_NOWAIT);  // run the guard's close
+  uv_close(reinterpret_cast<uv_handle_t*>(&check), nullptr);
+  uv_run(&loop_, UV_RUN_NOWAIT);  // run the closes
   return done();
 }
 

@@ -124,47 +124,4 @@ std::optional<std::string> nxdomain_reply(std::string_view query) {
   return r;
 }
 
-bool ip(std::vector<std::string> args) {
-  args.insert(args.begin(), "/usr/sbin/ip");
-  auto r = run(args, std::chrono::seconds(10));
-  if (r.code != 0) std::fprintf(stderr, "ip failed (%d): %s\n", r.code, r.err.c_str());
-  return r.code == 0;
-}
-
-BareNetns::BareNetns() {
-  static std::atomic<int> counter{0};
-  name_ = "netmond-bare-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  ok_ = ip({"netns", "add", name_});
-}
-
-BareNetns::~BareNetns() {
-  if (ok_) ip({"netns", "delete", name_});
-}
-
-EnterNetns::EnterNetns(const BareNetns& ns) {
-  if (!ns.ok()) return;
-  original_.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  Fd target(::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC));
-  ok_ = original_ && target && ::setns(target.get(), CLONE_NEWNET) == 0;
-}
-
-EnterNetns::~EnterNetns() {
-  if (ok_ && ::setns(original_.get(), CLONE_NEWNET) != 0) std::abort();  // would poison later tests
-}
-
-RoutedNetwork::RoutedNetwork() {
-  if (!client.ok() || !router.ok()) return;
-  const std::string& c = client.name();
-  const std::string& r = router.name();
-  // veth names are per namespace, so fixed names do not clash between namespaces.
-  ok = ip({"link", "add", "vc", "netns", c, "type", "veth", "peer", "name", "vr", "netns", r}) &&
-       ip({"-n", c, "addr", "add", "10.200.0.1/30", "dev", "vc"}) &&
-       ip({"-n", c, "link", "set", "vc", "up"}) && ip({"-n", c, "link", "set", "lo", "up"}) &&
-       ip({"-n", r, "addr", "add", "10.200.0.2/30", "dev", "vr"}) &&
-       ip({"-n", r, "link", "set", "vr", "up"}) && ip({"-n", r, "link", "set", "lo", "up"}) &&
-       ip({"-n", c, "route", "add", "default", "via", "10.200.0.2"}) &&
-       ip({"-n", r, "route", "add", "unreachable", "198.51.100.0/24"}) &&
-       ip({"netns", "exec", r, "/bin/sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"});
-}
-
 }  // namespace netmond::test

@@ -67,48 +67,4 @@ class UdpPeer {
 // the query is too short to be one.
 std::optional<std::string> nxdomain_reply(std::string_view query);
 
-// A network namespace made by the test (`ip netns add`), deleted on destruction. Bare: even
-// lo stays down until the test brings it up (unlike support/netns.h's NetNs).
-class BareNetns {
- public:
-  BareNetns();  // a unique name; check ok() before use
-  ~BareNetns();
-  BareNetns(const BareNetns&) = delete;
-  BareNetns& operator=(const BareNetns&) = delete;
-  bool ok() const { return ok_; }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-  bool ok_ = false;
-};
-
-// Moves the calling thread (and so the sockets it creates from now on) into `ns`, and back
-// to the original namespace on destruction.
-class EnterNetns {
- public:
-  explicit EnterNetns(const BareNetns& ns);
-  ~EnterNetns();
-  EnterNetns(const EnterNetns&) = delete;
-  EnterNetns& operator=(const EnterNetns&) = delete;
-  bool ok() const { return ok_; }
-
- private:
-  Fd original_;
-  bool ok_ = false;
-};
-
-// Runs /usr/sbin/ip with `args`; true when it exits 0 (its stderr is printed otherwise).
-bool ip(std::vector<std::string> args);
-
-// Two namespaces joined by a veth pair: the client (10.200.0.1/30, lo up, default route via
-// the router) and a router (10.200.0.2/30, forwarding on) whose route to 198.51.100.0/24
-// is "unreachable", so it answers packets for it with ICMP host unreachable.
-struct RoutedNetwork {
-  BareNetns client;
-  BareNetns router;
-  bool ok = false;
-  RoutedNetwork();
-};
-
 }  // namespace netmond::test
