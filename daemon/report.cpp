@@ -25,13 +25,13 @@ double to_ms(std::chrono::nanoseconds d) {
   return std::round(static_cast<double>(d.count()) / 1e3) / 1e3;
 }
 
-constexpr auto kDumpError = nlohmann::json::error_handler_t::replace;
+constexpr auto kDumpError = nlohmann::ordered_json::error_handler_t::replace;
 
 }  // namespace
 
-nlohmann::json result_json(const CheckConfig& check, const CheckState& state, const Result& r,
+nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& state, const Result& r,
                            const RunInfo& info, std::chrono::system_clock::time_point ts) {
-  nlohmann::json j = {
+  nlohmann::ordered_json j = {
       {"ts", rfc3339_ms(ts)},
       {"event", "result"},
       {"check", check.name},
@@ -49,7 +49,7 @@ nlohmann::json result_json(const CheckConfig& check, const CheckState& state, co
   return j;
 }
 
-nlohmann::json transition_json(const CheckConfig& check, Health from, Health to, const Result& r,
+nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, Health to, const Result& r,
                                std::chrono::system_clock::time_point ts) {
   return {
       {"ts", rfc3339_ms(ts)}, {"event", "state_change"},  {"check", check.name},

@@ -49,7 +49,7 @@ void CheckRunner::run_now() {
   due_ = uv::now();
   run_start_ = due_;
   attempt_ = 0;
-  attempts_ = nlohmann::json::array();
+  attempts_ = nlohmann::ordered_json::array();
   start_attempt();
 }
 
@@ -70,7 +70,7 @@ void CheckRunner::on_due() {
   if (in_flight_) return;
   run_start_ = now;
   attempt_ = 0;
-  attempts_ = nlohmann::json::array();
+  attempts_ = nlohmann::ordered_json::array();
   start_attempt();
 }
 

@@ -73,7 +73,7 @@ class CheckRunner {
   std::chrono::nanoseconds attempt_start_{};
   bool in_flight_ = false;
   unsigned attempt_ = 0;
-  nlohmann::json attempts_ = nlohmann::json::array();
+  nlohmann::ordered_json attempts_ = nlohmann::ordered_json::array();
   std::uint64_t skipped_ = 0;
 };
 
