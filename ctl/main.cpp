@@ -1,0 +1,2 @@
+// STUB: replaced by netmonctl.
+int main() { return 0; }
