@@ -1,6 +1,6 @@
 # Thin wrappers over the CMake presets (CMakePresets.json): CMake users can run the same
 # `cmake --preset`, `cmake --build --preset` and `ctest --preset` commands by hand.
-.PHONY: all deps build build-asan run test test-default test-asan clean
+.PHONY: all deps build build-asan run test test-default test-asan clean bench
 
 JOBS ?= $(shell nproc)
 CONFIG ?= etc/netmond.yaml
@@ -29,6 +29,11 @@ test-default: build
 
 test-asan: build-asan
 	ctest --preset asan -j $(JOBS)
+
+# Loopback benchmarks (bench/README.md): bounded runs, figures in build/default/bench/.
+# Speed targets live here, never in the unit tests.
+bench: build
+	./bench/run.sh --build-dir build/default
 
 clean:
 	rm -rf build

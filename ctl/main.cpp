@@ -1,2 +1,98 @@
-// STUB: replaced by netmonctl.
-int main() { return 0; }
+// netmonctl: netmond's command-line client. `netmonctl COMMAND [ARGS]`; the commands are
+// the table below, so a new one is a function and a line.
+#include "commands.h"
+#include "params.h"
+
+#include <netmond/version.h>
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdio>
+#include <span>
+
+namespace netmond::ctl {
+namespace {
+
+int help_command(const Args& args);
+
+constexpr Command kCommands[] = {
+    {"echo", "check an RFC 862 echo server: RTT, loss, duplicates, reordering, corruption",
+     echo_command},
+    {"help", "print the help of netmonctl or of a command", help_command},
+};
+
+std::string usage() {
+  std::string s =
+      "Usage: netmonctl [--help | --version] COMMAND [ARGS]\n"
+      "\n"
+      "The netmond command-line client.\n"
+      "\n"
+      "Commands:\n";
+  for (const Command& c : kCommands) s += fmt::format("  {:<8} {}\n", c.name, c.summary);
+  s += "\n"
+       "Run 'netmonctl COMMAND --help' for a command's arguments and options.\n"
+       "\n"
+       "Exit status: 0 success; 1 the command found a problem; 2 usage error.\n"
+       "Documentation: docs/netmonctl.md\n";
+  return s;
+}
+
+const Command* find_command(std::string_view name) {
+  for (const Command& c : kCommands)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+int unknown_command(std::string_view name) {
+  std::vector<std::string_view> names;
+  for (const Command& c : kCommands) names.push_back(c.name);
+  std::string suggestion = closest_match(name, names);
+  fmt::print(stderr, "netmonctl: unknown command '{}'{}\n", name,
+             suggestion.empty() ? "" : fmt::format(" (did you mean '{}'?)", suggestion));
+  fmt::print(stderr, "Run 'netmonctl --help' for the list of commands.\n");
+  return kExitUsage;
+}
+
+int help_command(const Args& args) {
+  if (args.empty()) {
+    fmt::print("{}", usage());
+    return kExitOk;
+  }
+  if (args.size() > 1 || args[0].starts_with("-")) {
+    fmt::print(stderr, "Usage: netmonctl help [COMMAND]\n");
+    return kExitUsage;
+  }
+  const Command* c = find_command(args[0]);
+  if (c == nullptr) return unknown_command(args[0]);
+  return c->run({"--help"});
+}
+
+int run(std::span<char*> argv) {
+  if (argv.empty()) {
+    fmt::print(stderr, "{}", usage());
+    return kExitUsage;
+  }
+  std::string_view first = argv[0];
+  if (first == "-h" || first == "--help") return help_command({});
+  if (first == "--version") {
+    fmt::print("netmonctl {}\n", kVersion);
+    return kExitOk;
+  }
+  if (first.starts_with("-")) {
+    fmt::print(stderr, "netmonctl: unknown option '{}'\n", first);
+    fmt::print(stderr, "Run 'netmonctl --help' for usage.\n");
+    return kExitUsage;
+  }
+  const Command* c = find_command(first);
+  if (c == nullptr) return unknown_command(first);
+  return c->run(Args(argv.begin() + 1, argv.end()));
+}
+
+}  // namespace
+}  // namespace netmond::ctl
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a closed stdout or TCP peer is an error value, not death
+  return netmond::ctl::run(std::span<char*>(argv + 1, static_cast<std::size_t>(argc - 1)));
+}

@@ -18,15 +18,14 @@
 namespace netmond {
 
 // Checks only this host, so a daemon started without any configuration file is useful and
-// sends nothing off the machine. Only tcp and udp exist so far: later issues switch these to
-// loopback icmp, a udp_echo check of the local echo server, and dns queries to the system
-// resolvers (issue 3 §2).
+// sends nothing off the machine. Later issues add loopback icmp and dns queries to the
+// system resolvers (issue 3 §2).
 const char* const kEmbeddedDefaultConfig = R"(# netmond built-in default: checks this host only.
 servers:
   - address: 127.0.0.1
     services:
-      # The local echo server's port (netmond-echo listens on 10100).
-      - {type: udp, port: 10100, payload: netmond, name: local-echo-port}
+      # The local echo server (netmond-echo on 127.0.0.1:10100) echoes byte for byte.
+      - {type: udp_echo, name: local-echo}
       - {type: tcp, port: 22, name: local-ssh}
 )";
 

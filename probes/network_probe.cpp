@@ -20,9 +20,10 @@ NetworkProbe::~NetworkProbe() {
   deferred_.cancel();
 }
 
-void NetworkProbe::start(std::chrono::milliseconds, DoneFn done) {
+void NetworkProbe::start(std::chrono::milliseconds timeout, DoneFn done) {
   cancel();  // runs never overlap; this only guards against a caller that forgot
   done_ = std::move(done);
+  timeout_ = timeout;
   started_ = uv::now();
   resolve_time_.reset();
   target_.reset();

@@ -52,6 +52,8 @@ class NetworkProbe : public Probe {
   const SockAddr& target() const { return *target_; }
   const std::optional<SockAddr>& source() const { return source_; }
   std::chrono::nanoseconds started() const { return started_; }
+  // The run's timeout as start() was given it (the deadline itself is the caller's).
+  std::chrono::milliseconds timeout() const { return timeout_; }
 
  private:
   enum class Phase : std::uint8_t { Idle, Resolving, Running, Finished };
@@ -65,6 +67,7 @@ class NetworkProbe : public Probe {
   Phase phase_ = Phase::Idle;
   DoneFn done_;
   std::chrono::nanoseconds started_{};
+  std::chrono::milliseconds timeout_{};
   std::optional<std::chrono::nanoseconds> resolve_time_;
   std::optional<SockAddr> source_;
   std::optional<SockAddr> target_;

@@ -13,14 +13,18 @@ struct Alias {
   std::string_view canonical;
 };
 
-// Types the loader knows by name but that are not implemented yet: they are rejected with
-// "not implemented yet", never silently skipped.
-constexpr std::array kPlanned = {
-    Alias{"http", "http"},         Alias{"https", "https"},
-    Alias{"dns", "dns"},           Alias{"icmp", "icmp"},
-    Alias{"ping", "icmp"},         Alias{"ntp", "ntp"},
-    Alias{"udp_echo", "udp_echo"}, Alias{"udp_echo_client", "udp_echo"},
+// Other names of types: implemented when their canonical type is in ProbeSpec, otherwise
+// planned, i.e. known to the loader but not implemented yet, and rejected with "not
+// implemented yet", never silently skipped.
+constexpr std::array kAliases = {
+    Alias{"udp_echo_client", "udp_echo"},  // the seed's names for the echo check
     Alias{"echo", "udp_echo"},
+    Alias{"http", "http"},
+    Alias{"https", "https"},
+    Alias{"dns", "dns"},
+    Alias{"icmp", "icmp"},
+    Alias{"ping", "icmp"},
+    Alias{"ntp", "ntp"},
 };
 
 template <typename Spec, typename... Rest>
@@ -52,15 +56,19 @@ TypeLookup lookup_type(std::string_view configured) {
   std::string t(configured);
   for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (Alternatives<ProbeSpec>::implemented(t)) return {TypeKind::Implemented, t};
-  for (const auto& a : kPlanned)
-    if (a.name == t) return {TypeKind::Planned, std::string(a.canonical)};
+  for (const auto& a : kAliases) {
+    if (a.name != t) continue;
+    TypeKind kind = Alternatives<ProbeSpec>::implemented(a.canonical) ? TypeKind::Implemented
+                                                                      : TypeKind::Planned;
+    return {kind, std::string(a.canonical)};
+  }
   return {TypeKind::Unknown, t};
 }
 
 std::vector<std::string_view> known_type_names() {
   std::vector<std::string_view> names;
   Alternatives<ProbeSpec>::names(&names);
-  for (const auto& a : kPlanned) names.push_back(a.name);
+  for (const auto& a : kAliases) names.push_back(a.name);
   return names;
 }
 

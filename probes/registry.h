@@ -5,6 +5,7 @@
 #include "probe.h"
 #include "tcp.h"
 #include "udp.h"
+#include "udp_echo.h"
 
 #include <memory>
 #include <optional>
@@ -14,13 +15,13 @@
 
 namespace netmond {
 
-using ProbeSpec = std::variant<TcpSpec, UdpSpec>;
+using ProbeSpec = std::variant<TcpSpec, UdpSpec, UdpEchoSpec>;
 
 enum class TypeKind { Implemented, Planned, Unknown };
 
 struct TypeLookup {
   TypeKind kind = TypeKind::Unknown;
-  std::string canonical;  // "icmp" for "ping", lower-case
+  std::string canonical;  // "icmp" for "ping", "udp_echo" for "echo"; lower-case
 };
 
 // Maps a configured type name (any case, aliases included) to its canonical name.

@@ -154,4 +154,173 @@ void TcpConnection::reset() {
            [](uv_handle_t* h) { delete static_cast<SlotT*>(h->data); });
 }
 
+int Udp::init(uv_loop_t* loop, unsigned flags) {
+  detail::close_slot(std::exchange(slot_, nullptr));
+  auto* s = new SlotT;
+  int rc = uv_udp_init_ex(loop, &s->handle, flags);
+  if (rc != 0) {
+    delete s;  // never initialised, so never closed
+    return rc;
+  }
+  s->handle.data = s;
+  slot_ = s;
+  return 0;
+}
+
+int Udp::bind(const sockaddr* addr, unsigned flags) {
+  return uv_udp_bind(&slot_->handle, addr, flags);
+}
+
+int Udp::open(int fd) { return uv_udp_open(&slot_->handle, fd); }
+
+int Udp::recv_start(char* buf, size_t len, RecvFn fn) {
+  slot_->buf = buf;
+  slot_->len = len;
+  slot_->fn = std::move(fn);
+  return uv_udp_recv_start(
+      &slot_->handle,
+      [](uv_handle_t* h, size_t, uv_buf_t* out) noexcept {
+        auto* s = static_cast<SlotT*>(h->data);
+        *out = uv_buf_init(s->buf, static_cast<unsigned>(s->len));
+      },
+      [](uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+         unsigned flags) noexcept {
+        auto* s = static_cast<SlotT*>(h->data);
+        // Called in place, not copied as the other trampolines do: this runs once per
+        // datagram, and the slot (with fn) outlives an owner destroyed inside the call.
+        if (!s->closed) s->fn(nread, buf, addr, flags);
+      });
+}
+
+void Udp::recv_stop() {
+  if (slot_) uv_udp_recv_stop(&slot_->handle);
+}
+
+int Udp::try_send(const char* data, size_t len, const sockaddr* to) {
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+  return uv_udp_try_send(&slot_->handle, &buf, 1, to);
+}
+
+int Udp::fileno() const {
+  uv_os_fd_t fd = -1;
+  if (slot_) uv_fileno(reinterpret_cast<const uv_handle_t*>(&slot_->handle), &fd);
+  return fd;
+}
+
+int TcpServer::init(uv_loop_t* loop, unsigned family) {
+  detail::close_slot(std::exchange(slot_, nullptr));
+  auto* s = new SlotT;
+  int rc = uv_tcp_init_ex(loop, &s->handle, family);
+  if (rc != 0) {
+    delete s;
+    return rc;
+  }
+  s->handle.data = s;
+  slot_ = s;
+  return 0;
+}
+
+int TcpServer::bind(const sockaddr* addr, unsigned flags) {
+  return uv_tcp_bind(&slot_->handle, addr, flags);
+}
+
+int TcpServer::open(int fd) { return uv_tcp_open(&slot_->handle, fd); }
+
+int TcpServer::listen(int backlog, ConnectionFn fn) {
+  slot_->fn = std::move(fn);
+  return uv_listen(reinterpret_cast<uv_stream_t*>(&slot_->handle), backlog,
+                   [](uv_stream_t* h, int status) noexcept {
+                     auto* s = static_cast<SlotT*>(h->data);
+                     if (s->closed) return;
+                     ConnectionFn fn = s->fn;  // the callback may destroy this server
+                     fn(status);
+                   });
+}
+
+int TcpServer::accept(TcpStream& client) {
+  int rc = client.init(slot_->handle.loop);
+  if (rc == 0) rc = uv_accept(reinterpret_cast<uv_stream_t*>(&slot_->handle), client.stream());
+  if (rc != 0) client.reset();
+  return rc;
+}
+
+int TcpServer::fileno() const {
+  uv_os_fd_t fd = -1;
+  if (slot_) uv_fileno(reinterpret_cast<const uv_handle_t*>(&slot_->handle), &fd);
+  return fd;
+}
+
+int TcpStream::init(uv_loop_t* loop) {
+  reset();
+  auto* s = new SlotT;
+  int rc = uv_tcp_init(loop, &s->handle);
+  if (rc != 0) {
+    delete s;
+    return rc;
+  }
+  s->handle.data = s;
+  s->write_req.data = s;
+  s->shutdown_req.data = s;
+  slot_ = s;
+  return 0;
+}
+
+uv_stream_t* TcpStream::stream() { return reinterpret_cast<uv_stream_t*>(&slot_->handle); }
+
+int TcpStream::read_start(char* buf, size_t len, ReadFn fn) {
+  slot_->buf = buf;
+  slot_->len = len;
+  slot_->read_fn = std::move(fn);
+  return uv_read_start(
+      stream(),
+      [](uv_handle_t* h, size_t, uv_buf_t* out) noexcept {
+        auto* s = static_cast<SlotT*>(h->data);
+        *out = uv_buf_init(s->buf, static_cast<unsigned>(s->len));
+      },
+      [](uv_stream_t* h, ssize_t nread, const uv_buf_t* buf) noexcept {
+        auto* s = static_cast<SlotT*>(h->data);
+        if (s->closed) return;
+        ReadFn fn = s->read_fn;  // the callback may destroy this stream
+        fn(nread, buf);
+      });
+}
+
+void TcpStream::read_stop() {
+  if (slot_) uv_read_stop(stream());
+}
+
+int TcpStream::try_write(const char* data, size_t len) {
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+  return uv_try_write(stream(), &buf, 1);
+}
+
+int TcpStream::write(const char* data, size_t len, DoneFn fn) {
+  slot_->write_fn = std::move(fn);
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+  return uv_write(&slot_->write_req, stream(), &buf, 1, [](uv_write_t* req, int status) noexcept {
+    auto* s = static_cast<SlotT*>(req->data);
+    if (s->closed) return;  // UV_ECANCELED during close: the owner is gone
+    DoneFn fn = std::move(s->write_fn);
+    fn(status);
+  });
+}
+
+int TcpStream::shutdown(DoneFn fn) {
+  slot_->shutdown_fn = std::move(fn);
+  return uv_shutdown(&slot_->shutdown_req, stream(), [](uv_shutdown_t* req, int status) noexcept {
+    auto* s = static_cast<SlotT*>(req->data);
+    if (s->closed) return;
+    DoneFn fn = std::move(s->shutdown_fn);
+    fn(status);
+  });
+}
+
+int TcpStream::fileno() const {
+  uv_os_fd_t fd = -1;
+  if (slot_) uv_fileno(reinterpret_cast<const uv_handle_t*>(&slot_->handle), &fd);
+  return fd;
+}
+
+void TcpStream::reset() { detail::close_slot(std::exchange(slot_, nullptr)); }
+
 }  // namespace netmond::uv

@@ -146,6 +146,120 @@ class TcpConnection {
   Step failed_step_ = Step::None;
 };
 
+// A UDP socket that never queues: datagrams are received into a buffer its owner provides
+// (no allocation per datagram) and sent with try_send, which hands a datagram to the
+// kernel now or fails. The socket is closed with the handle.
+class Udp {
+ public:
+  // Called for every datagram, with its sender in `addr` (a datagram may be empty). Also
+  // called with addr == nullptr and nread == 0 when there is nothing more to read, or at
+  // the end of a recvmmsg batch (flags & UV_UDP_MMSG_FREE); with nread < 0 on an error.
+  using RecvFn =
+      std::function<void(ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags)>;
+  Udp() = default;
+  ~Udp() { detail::close_slot(slot_); }
+  Udp(Udp&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  Udp(const Udp&) = delete;
+  Udp& operator=(const Udp&) = delete;
+
+  // uv_udp_init_ex: `flags` is AF_INET, AF_INET6 or AF_UNSPEC (for open()), optionally
+  // or'ed with UV_UDP_RECVMMSG. Returns 0 or a libuv error code, as do the others.
+  int init(uv_loop_t* loop, unsigned flags);
+  int bind(const sockaddr* addr, unsigned flags);
+  // Adopts an open socket (socket activation); it is closed with the handle.
+  int open(int fd);
+  // Receives into [buf, buf+len), which must stay valid while receiving. With
+  // UV_UDP_RECVMMSG libuv cuts it into 64 KiB chunks, one datagram each. `fn` may destroy
+  // this Udp but must not call recv_start() again.
+  int recv_start(char* buf, size_t len, RecvFn fn);
+  void recv_stop();
+  // Bytes sent, or UV_EAGAIN when the socket buffer is full, or another error.
+  int try_send(const char* data, size_t len, const sockaddr* to);
+  int fileno() const;
+  bool valid() const { return slot_ != nullptr; }
+
+ private:
+  struct SlotT {
+    uv_udp_t handle{};
+    RecvFn fn;
+    char* buf = nullptr;
+    size_t len = 0;
+    bool closed = false;
+  };
+  SlotT* slot_ = nullptr;
+};
+
+class TcpStream;
+
+// A listening TCP socket.
+class TcpServer {
+ public:
+  // Called once per incoming connection (status < 0 on an accept error); call accept().
+  using ConnectionFn = std::function<void(int status)>;
+  TcpServer() = default;
+  ~TcpServer() { detail::close_slot(slot_); }
+  TcpServer(TcpServer&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  TcpServer(const TcpServer&) = delete;
+  TcpServer& operator=(const TcpServer&) = delete;
+
+  // `family` is AF_INET, AF_INET6 or AF_UNSPEC (for open()). Returns 0 or a libuv error.
+  int init(uv_loop_t* loop, unsigned family);
+  int bind(const sockaddr* addr, unsigned flags);
+  // Adopts an open socket (socket activation); it is closed with the handle.
+  int open(int fd);
+  int listen(int backlog, ConnectionFn fn);
+  // Accepts one pending connection into `client` (re-initialised on this loop).
+  int accept(TcpStream& client);
+  int fileno() const;
+
+ private:
+  using SlotT = detail::Slot<uv_tcp_t, ConnectionFn>;
+  SlotT* slot_ = nullptr;
+};
+
+// A connected TCP stream with room for one write and one shutdown request in its slot:
+// requests still pending at close complete with UV_ECANCELED before the close callback,
+// and are then not delivered, since the owner is gone. Reads go into a buffer the owner
+// provides.
+class TcpStream {
+ public:
+  using ReadFn = std::function<void(ssize_t nread, const uv_buf_t* buf)>;
+  using DoneFn = std::function<void(int status)>;
+  TcpStream() = default;
+  ~TcpStream() { reset(); }
+  TcpStream(TcpStream&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  TcpStream(const TcpStream&) = delete;
+  TcpStream& operator=(const TcpStream&) = delete;
+
+  int init(uv_loop_t* loop);
+  uv_stream_t* stream();
+  // Reads into [buf, buf+len) until read_stop(); the buffer must stay valid meanwhile.
+  int read_start(char* buf, size_t len, ReadFn fn);
+  void read_stop();
+  // Bytes written now (possibly fewer than `len`), UV_EAGAIN, or an error.
+  int try_write(const char* data, size_t len);
+  // Writes all of [data, data+len) (which must stay valid until `fn`); one at a time.
+  int write(const char* data, size_t len, DoneFn fn);
+  int shutdown(DoneFn fn);
+  int fileno() const;
+  bool valid() const { return slot_ != nullptr; }
+  void reset();
+
+ private:
+  struct SlotT {
+    uv_tcp_t handle{};
+    uv_write_t write_req{};
+    uv_shutdown_t shutdown_req{};
+    ReadFn read_fn;
+    DoneFn write_fn;
+    DoneFn shutdown_fn;
+    char* buf = nullptr;
+    size_t len = 0;
+    bool closed = false;
+  };
+  SlotT* slot_ = nullptr;
+};
+
 // Runs `fn` on a later loop turn. Probes use it so that completion callbacks never run
 // inside the call that started them or inside a library callback.
 class Deferred {

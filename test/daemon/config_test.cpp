@@ -1,4 +1,5 @@
 #include "config.h"
+#include "udp_echo.h"
 
 #include <unistd.h>
 #include <catch2/catch.hpp>
@@ -277,8 +278,8 @@ TEST_CASE("the embedded default configuration checks this host and parses", "[co
   auto c = parse_config(kEmbeddedDefaultConfig, "<built-in default>", &errors);
   REQUIRE(errors.empty());
   REQUIRE(c);
-  REQUIRE(names(*c) == std::vector<std::string>{"local-echo-port", "local-ssh"});
-  CHECK(std::get<UdpSpec>(c->checks[0].spec) == UdpSpec{10100, "netmond"});
+  REQUIRE(names(*c) == std::vector<std::string>{"local-echo", "local-ssh"});
+  CHECK(std::get<UdpEchoSpec>(c->checks[0].spec) == UdpEchoSpec{});  // netmond-echo's 10100
   CHECK(std::get<TcpSpec>(c->checks[1].spec).port == 22);
   for (const auto& k : c->checks) CHECK(k.endpoint.host == "127.0.0.1");
 }
@@ -311,8 +312,72 @@ TEST_CASE("docs/examples/seed.yaml fails only on types not implemented yet", "[c
     CHECK(e.line > 0);
     CHECK(e.column > 0);
   }
-  // ping, icmp, DNS, HTTP, https, NTP and two udp_echo_client.
-  CHECK(errors.size() == 8);
+  // ping, icmp, DNS, HTTP, https and NTP; the two udp_echo_client services load.
+  CHECK(errors.size() == 6);
+  for (const auto& e : errors) CHECK(e.message.find("udp_echo") == std::string::npos);
+}
+
+TEST_CASE("the seed's echo line loads as a udp_echo check of port 10100", "[config]") {
+  Config c = good(R"(
+servers:
+  - {address: 127.0.0.1, services: [udp_echo_client], interval: 300}
+)");
+  REQUIRE(names(c) == std::vector<std::string>{"127.0.0.1/udp_echo:10100"});
+  const CheckConfig& k = c.checks[0];
+  CHECK(k.type() == "udp_echo");
+  CHECK(std::get<UdpEchoSpec>(k.spec) == UdpEchoSpec{});
+  CHECK(std::get<UdpEchoSpec>(k.spec).port == 10100);
+  CHECK(k.interval == 300s);
+  CHECK(k.target() == "127.0.0.1:10100");
+}
+
+TEST_CASE("udp_echo: aliases and keys", "[config]") {
+  Config c = good(R"(
+servers:
+  - address: 127.0.0.1
+    services:
+      - udp_echo
+      - {type: ECHO, port: 7, name: inetd-echo}
+      - type: udp_echo_client
+        port: 10101
+        message: hello
+        count: 5
+        spacing: 50ms
+        size: 100
+        max_loss: 20
+)");
+  REQUIRE(names(c) == std::vector<std::string>{"127.0.0.1/udp_echo:10100", "inetd-echo",
+                                               "127.0.0.1/udp_echo:10101"});
+  for (const auto& k : c.checks) CHECK(k.type() == "udp_echo");
+  CHECK(std::get<UdpEchoSpec>(c.checks[1].spec).port == 7);
+  UdpEchoSpec full;
+  full.port = 10101;
+  full.message = "hello";
+  full.count = 5;
+  full.spacing = 50ms;
+  full.size = 100;
+  full.max_loss = 20;
+  CHECK(std::get<UdpEchoSpec>(c.checks[2].spec) == full);
+
+  bad(R"(
+servers:
+  - address: 127.0.0.1
+    services:
+      - {type: udp_echo, count: 0}
+      - {type: udp_echo, count: 101, max_loss: 101}
+      - {type: udp_echo, size: 60}
+      - {type: udp_echo, spacing: soon, payload: x}
+)",
+      {
+          "t.yaml:4:33: servers[0].services[0].count: 0 is out of range (1..100)",
+          "t.yaml:5:33: servers[0].services[1].count: 101 is out of range (1..100)",
+          "t.yaml:5:48: servers[0].services[1].max_loss: 101 is out of range (0..100)",
+          "t.yaml:6:32: servers[0].services[2].size: size 60 is too small: the message and "
+          "netmond's 52-byte trailer need 70 bytes",
+          "t.yaml:7:35: servers[0].services[3].spacing: bad duration 'soon' (use seconds or a "
+          "number with ms, s, m or h: 250ms, 30s, 5m, 1h)",
+          "t.yaml:7:41: servers[0].services[3]: unknown key 'payload'",
+      });
 }
 
 TEST_CASE("load_config reads a file and names it in diagnostics", "[config]") {
@@ -512,7 +577,7 @@ servers:
           "t.yaml:5:16: servers[0].services[1].type: unknown service type 'UPD' (did you mean "
           "'udp'?)",
           "t.yaml:6:15: servers[0].services[2].type: unknown service type 'gopher' (known types: "
-          "tcp, udp, http, https, dns, icmp, ping, ntp, udp_echo, udp_echo_client, echo)",
+          "tcp, udp, udp_echo, udp_echo_client, echo, http, https, dns, icmp, ping, ntp)",
       });
 }
 
@@ -524,15 +589,14 @@ servers:
   - address: https://example.com
     services:
       - {type: http, expect_status: 200}
-      - type: udp_echo_client
+      - type: NTP
 )",
       {
           "t.yaml:3:16: servers[0].services[0]: service type 'ping' (icmp) is not implemented "
           "yet",
           "t.yaml:3:22: servers[0].services[1]: service type 'DNS' is not implemented yet",
           "t.yaml:6:16: servers[1].services[0].type: service type 'http' is not implemented yet",
-          "t.yaml:7:15: servers[1].services[1].type: service type 'udp_echo_client' (udp_echo) is "
-          "not implemented yet",
+          "t.yaml:7:15: servers[1].services[1].type: service type 'NTP' is not implemented yet",
       });
 }
 

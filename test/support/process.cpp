@@ -7,13 +7,47 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <string_view>
 
 namespace netmond::test {
 
-ChildProcess::ChildProcess(std::vector<std::string> argv) {
+ChildProcess::ChildProcess(std::vector<std::string> argv)
+    : ChildProcess(std::move(argv), ChildOptions{}) {}
+
+ChildProcess::ChildProcess(std::vector<std::string> argv, ChildOptions options) {
+  // Everything the child needs is built before fork: between fork and exec only
+  // async-signal-safe calls are allowed (no allocation).
+  std::vector<std::string> env;
+  auto overridden = [&](const char* entry) {
+    std::string_view e(entry);
+    auto name = e.substr(0, e.find('=') + 1);
+    if (options.listen_fds &&
+        (name == "LISTEN_FDS=" || name == "LISTEN_PID=" || name == "LISTEN_FDNAMES="))
+      return true;
+    for (const auto& o : options.env)
+      if (std::string_view(o).substr(0, o.find('=') + 1) == name) return true;
+    return false;
+  };
+  for (char** e = environ; *e != nullptr; ++e)
+    if (!overridden(*e)) env.emplace_back(*e);
+  for (const auto& o : options.env) env.push_back(o);
+  size_t listen_pid = 0;
+  if (options.listen_fds) {
+    env.push_back("LISTEN_FDS=" + std::to_string(options.fds.size()));
+    listen_pid = env.size();
+    env.push_back("LISTEN_PID=" + std::string(20, '\0'));  // the digits are written in the child
+  }
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   pid_ = fork();
@@ -23,10 +57,21 @@ ChildProcess::ChildProcess(std::vector<std::string> argv) {
     dup2(devnull, 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    execv(args[0], args.data());
+    // Out of the way first (a passed fd may sit where another one goes), then into place;
+    // dup2 clears close-on-exec on the copies.
+    int high[64];
+    size_t n = options.fds.size() < 64 ? options.fds.size() : 64;
+    for (size_t i = 0; i < n; ++i) high[i] = fcntl(options.fds[i], F_DUPFD_CLOEXEC, 100);
+    for (size_t i = 0; i < n; ++i) dup2(high[i], static_cast<int>(3 + i));
+    if (listen_pid != 0) {
+      char* digits = envp[listen_pid] + std::strlen("LISTEN_PID=");
+      char tmp[20];
+      int len = 0;
+      for (pid_t p = getpid(); p > 0; p /= 10) tmp[len++] = static_cast<char>('0' + p % 10);
+      for (int i = 0; i < len; ++i) digits[i] = tmp[len - 1 - i];
+      digits[len] = '\0';
+    }
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   close(out[1]);

@@ -11,10 +11,21 @@
 
 namespace netmond::test {
 
+// What a child gets besides argv, stdio and our environment.
+struct ChildOptions {
+  // Extra environment entries, "NAME=value"; they replace ours of the same name.
+  std::vector<std::string> env;
+  // Open descriptors the child inherits as 3, 4, ... in this order (they stay ours too).
+  std::vector<int> fds;
+  // Socket activation as systemd does it: LISTEN_FDS=<fds.size()>, LISTEN_PID=<child pid>.
+  bool listen_fds = false;
+};
+
 class ChildProcess {
  public:
   // Starts `argv[0]` with `argv`; stdin is /dev/null.
   explicit ChildProcess(std::vector<std::string> argv);
+  ChildProcess(std::vector<std::string> argv, ChildOptions options);
   ~ChildProcess();  // kills (SIGKILL) and reaps if still running
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

@@ -1,0 +1,28 @@
+// netmonctl's commands. Each is one entry of the table in main.cpp: a name, a one-line
+// summary for `netmonctl --help`, and a function given the arguments after the command's
+// name. A command prints its own help for -h/--help.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace netmond::ctl {
+
+// Exit codes shared by every command (documented in docs/netmonctl.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  // the command ran and found a problem
+inline constexpr int kExitUsage = 2;   // bad command line
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  int (*run)(const Args& args);
+};
+
+// `netmonctl echo HOST[:PORT] [MESSAGE] [OPTIONS]`: the RFC 862 echo client.
+int echo_command(const Args& args);
+
+}  // namespace netmond::ctl
