@@ -18,9 +18,10 @@ build-asan: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
 
-# Runs the daemon in the foreground on the example config until Ctrl-C.
+# Runs a local echo server and the daemon in the foreground on the example config until
+# Ctrl-C (scripts/run-local.sh).
 run: build
-	./build/default/daemon/netmond -c $(CONFIG)
+	./scripts/run-local.sh $(CONFIG)
 
 test: test-default test-asan
 

@@ -153,8 +153,9 @@ double RttStats::mdev_ms() const {
 
 double RttStats::jitter_ms() const { return count_ > 1 ? jitter_sum_ms_ / (count_ - 1) : 0; }
 
-std::string format_rtt(std::chrono::nanoseconds rtt) {
-  const double ms = to_ms(rtt);
+std::string format_rtt(std::chrono::nanoseconds rtt) { return format_rtt(to_ms(rtt)); }
+
+std::string format_rtt(double ms) {
   if (ms < 1) return fmt::format("{:.3f} ms", ms);
   if (ms < 10) return fmt::format("{:.2f} ms", ms);
   if (ms < 100) return fmt::format("{:.1f} ms", ms);
@@ -785,10 +786,7 @@ std::pair<Status, std::string> UdpEchoProbe::verdict() const {
   const std::size_t bytes = exchange_.request_size();
   if (s.echoed > 0 && unechoed * 100 <= spec_.max_loss * count) {
     if (count == 1)
-      return {
-          Status::Ok,
-          fmt::format("echoed {} bytes in {}", bytes,
-                      format_rtt(std::chrono::nanoseconds(std::llround(s.rtt.avg_ms() * 1e6))))};
+      return {Status::Ok, fmt::format("echoed {} bytes in {}", bytes, format_rtt(s.rtt.avg_ms()))};
     std::string m = fmt::format("echoed {} of {} requests of {} bytes", s.echoed, count, bytes);
     if (unechoed > 0) m += fmt::format(" ({}% lost)", unechoed * 100 / count);
     m += fmt::format(", rtt min/avg/max {:.3f}/{:.3f}/{:.3f} ms", s.rtt.min_ms(), s.rtt.avg_ms(),

@@ -108,7 +108,8 @@ class RttStats {
   double last_ms_ = 0, jitter_sum_ms_ = 0;
 };
 
-// One RTT as ping writes it, three significant digits: "0.143 ms", "12.3 ms", "105 ms".
+// An RTT as ping writes one, three significant digits: "0.143 ms", "12.3 ms", "105 ms".
+std::string format_rtt(double ms);
 std::string format_rtt(std::chrono::nanoseconds rtt);
 
 struct EchoStats {
