@@ -38,9 +38,9 @@ class JsonLogFormatter : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     nlohmann::ordered_json j = {{"ts", rfc3339_ms(msg.time)},
-                        {"event", "log"},
-                        {"level", level_name(msg.level)},
-                        {"message", std::string(msg.payload.data(), msg.payload.size())}};
+                                {"event", "log"},
+                                {"level", level_name(msg.level)},
+                                {"message", std::string(msg.payload.data(), msg.payload.size())}};
     std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     line += '\n';
     dest.append(line.data(), line.data() + line.size());

@@ -29,8 +29,9 @@ constexpr auto kDumpError = nlohmann::ordered_json::error_handler_t::replace;
 
 }  // namespace
 
-nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& state, const Result& r,
-                           const RunInfo& info, std::chrono::system_clock::time_point ts) {
+nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& state,
+                                   const Result& r, const RunInfo& info,
+                                   std::chrono::system_clock::time_point ts) {
   nlohmann::ordered_json j = {
       {"ts", rfc3339_ms(ts)},
       {"event", "result"},
@@ -49,8 +50,8 @@ nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& s
   return j;
 }
 
-nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, Health to, const Result& r,
-                               std::chrono::system_clock::time_point ts) {
+nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, Health to,
+                                       const Result& r, std::chrono::system_clock::time_point ts) {
   return {
       {"ts", rfc3339_ms(ts)}, {"event", "state_change"},  {"check", check.name},
       {"type", check.type()}, {"target", check.target()}, {"from", to_string(from)},

@@ -30,10 +30,11 @@ class Reporter {
 
 // Builds the JSON object of a result line (also used by tests and, later, the control
 // socket). `ts` is RFC 3339 UTC with milliseconds.
-nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& state, const Result& r,
-                           const RunInfo& info, std::chrono::system_clock::time_point ts);
-nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, Health to, const Result& r,
-                               std::chrono::system_clock::time_point ts);
+nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& state,
+                                   const Result& r, const RunInfo& info,
+                                   std::chrono::system_clock::time_point ts);
+nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, Health to,
+                                       const Result& r, std::chrono::system_clock::time_point ts);
 std::string rfc3339_ms(std::chrono::system_clock::time_point ts);
 
 // Writes results and transitions through the logger set up by log.h, in the configured

@@ -25,7 +25,7 @@ struct ResolveResult {
 };
 
 struct ResolverOptions {
-  std::vector<std::string> servers;  // "ip" or "ip:port" / "[v6]:port"; empty = system
+  std::vector<std::string> servers;         // "ip" or "ip:port" / "[v6]:port"; empty = system
   std::chrono::milliseconds timeout{5000};  // per c-ares try (backstop only)
   int tries = 2;
 };

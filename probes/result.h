@@ -32,7 +32,8 @@ struct Result {
   Status status = Status::LocalError;
   std::string message;                 // one human line: "connected", "port closed (...)"
   std::chrono::nanoseconds latency{};  // steady clock, from the run's start
-  nlohmann::ordered_json details = nlohmann::ordered_json::object();  // typed, per probe type; keys keep their order
+  nlohmann::ordered_json details =
+      nlohmann::ordered_json::object();  // typed, per probe type; keys keep their order
 
   bool ok() const { return status == Status::Ok; }
 

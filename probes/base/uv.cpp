@@ -48,7 +48,9 @@ void Timer::stop() {
   if (slot_) uv_timer_stop(&slot_->handle);
 }
 
-bool Timer::active() const { return slot_ && uv_is_active(reinterpret_cast<uv_handle_t*>(&slot_->handle)); }
+bool Timer::active() const {
+  return slot_ && uv_is_active(reinterpret_cast<uv_handle_t*>(&slot_->handle));
+}
 
 Signal::Signal(uv_loop_t* loop) : slot_(new SlotT) {
   uv_signal_init(loop, &slot_->handle);

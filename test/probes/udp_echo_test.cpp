@@ -199,8 +199,7 @@ TEST_CASE("udp_echo: rtt min/avg/max/mdev and jitter", "[udp_echo]") {
   CHECK(steady.jitter_ms() == Approx(0).margin(1e-12));
 }
 
-TEST_CASE("udp_echo: RTTs are written with three significant digits, as ping does",
-          "[udp_echo]") {
+TEST_CASE("udp_echo: RTTs are written with three significant digits, as ping does", "[udp_echo]") {
   CHECK(format_rtt(143us) == "0.143 ms");
   CHECK(format_rtt(1680us) == "1.68 ms");
   CHECK(format_rtt(12340us) == "12.3 ms");
