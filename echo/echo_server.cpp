@@ -8,6 +8,8 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace netmond {
@@ -209,8 +211,12 @@ void EchoServer::on_datagram(UdpListener& l, ssize_t nread, const uv_buf_t* buf,
     ++counters_.recv_errors;
     return;
   }
-  // Nothing more to read, or the end of a recvmmsg batch: the slab is ours anyway.
-  if (from == nullptr) return;
+  // Nothing more to read, or the end of a recvmmsg batch: send the staged replies.
+  if (from == nullptr) {
+    flush(l);
+    batch_now_ = 0;
+    return;
+  }
   ++counters_.received;
   switch (filter_.check(from, l.scope)) {
     case Verdict::Answer: break;
@@ -223,11 +229,16 @@ void EchoServer::on_datagram(UdpListener& l, ssize_t nread, const uv_buf_t* buf,
     ++counters_.too_large;
     return;
   }
-  if (limiter_.enabled() && !limiter_.allow(*IpAddr::from(from), uv_hrtime())) {
+  if (limiter_.enabled() && batch_now_ == 0) batch_now_ = uv_hrtime();
+  if (limiter_.enabled() && !limiter_.allow(*IpAddr::from(from), batch_now_)) {
     ++counters_.rate_limited;
     return;
   }
   // The reply is the request, byte for byte: never larger.
+  if (flags & UV_UDP_MMSG_CHUNK) {
+    stage(l, buf->base, static_cast<size_t>(nread), from);
+    return;
+  }
   int rc = l.udp.try_send(buf->base, static_cast<size_t>(nread), from);
   if (rc >= 0)
     ++counters_.echoed;
@@ -235,6 +246,39 @@ void EchoServer::on_datagram(UdpListener& l, ssize_t nread, const uv_buf_t* buf,
     ++counters_.would_block;
   else
     ++counters_.send_failed;
+}
+
+void EchoServer::stage(UdpListener& l, const char* data, size_t len, const sockaddr* to) {
+  if (npending_ == pending_.size()) flush(l);
+  Pending& p = pending_[npending_];
+  std::memcpy(&p.to, to, to->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+  p.iov = {const_cast<char*>(data), len};
+  mmsghdr& m = mmsg_[npending_];
+  m = {};
+  m.msg_hdr.msg_name = &p.to;
+  m.msg_hdr.msg_namelen = to->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  m.msg_hdr.msg_iov = &p.iov;
+  m.msg_hdr.msg_iovlen = 1;
+  ++npending_;
+}
+
+void EchoServer::flush(UdpListener& l) {
+  size_t off = 0;
+  int fd = l.udp.fileno();
+  while (off < npending_) {
+    int n = sendmmsg(fd, &mmsg_[off], static_cast<unsigned>(npending_ - off), MSG_DONTWAIT);
+    if (n > 0) {
+      counters_.echoed += static_cast<unsigned>(n);
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      ++counters_.would_block;
+    else
+      ++counters_.send_failed;
+    ++off;  // drop that one, as try_send would
+  }
+  npending_ = 0;
 }
 
 void EchoServer::on_connection(uv::TcpServer* server) {

@@ -18,6 +18,8 @@
 #include "rate_limit.h"
 #include "source_filter.h"
 
+#include <sys/socket.h>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -103,6 +105,17 @@ class EchoServer {
     uv::Udp udp;
     ListenerScope scope;
   };
+  // Replies staged during one recvmmsg batch, sent with one sendmmsg at its end.
+  struct Pending {
+    sockaddr_storage to;
+    iovec iov;
+  };
+  void stage(UdpListener& l, const char* data, size_t len, const sockaddr* to);
+  void flush(UdpListener& l);
+  std::array<Pending, 64> pending_{};
+  std::array<mmsghdr, 64> mmsg_{};
+  size_t npending_ = 0;
+  std::uint64_t batch_now_ = 0;
   int try_listen(const SockAddr& addr, std::string* err);
   // Both return 0 or a libuv error.
   int start_udp(uv::Udp udp);
