@@ -1,8 +1,10 @@
 // EchoServer: the RFC 862 echo service over UDP (and optionally TCP) on one libuv loop.
 //
 // UDP: each listener receives with recvmmsg into one preallocated slab shared by all
-// listeners (callbacks run one at a time) and answers with uv_udp_try_send from the socket
-// the datagram arrived on, so the reply leaves from the address and port the request was
+// listeners (callbacks run one at a time) and answers from the socket the datagram arrived
+// on: the replies of one recvmmsg batch are staged and sent with one sendmmsg at the end of
+// the batch (a syscall per reply cost ~20% of throughput, docs/benchmarks.md), a lone
+// datagram with uv_udp_try_send. So the reply leaves from the address and port the request was
 // sent to (for a wildcard listener the kernel picks the source address by routing). A
 // datagram is answered only when SourceFilter says so, it is no larger than max_size, and
 // its source's token bucket has a token; a reply the socket cannot take right now is
