@@ -29,30 +29,6 @@ std::string describe_target(const Endpoint& e, const UdpSpec& s) {
 
 namespace {
 
-// Why an ICMP destination unreachable says the target is unreachable, in words.
-std::string unreachable_text(const SocketError& e) {
-  if (e.origin == SO_EE_ORIGIN_ICMP) {
-    switch (e.code) {
-      case 0: return "network unreachable";
-      case 1: return "host unreachable";
-      case 2: return "protocol unreachable";
-      case 4: return "fragmentation needed";
-      case 9:
-      case 10:
-      case 13: return "administratively prohibited";
-      default: return "destination unreachable";
-    }
-  }
-  switch (e.code) {
-    case 0: return "no route to destination";
-    case 1: return "administratively prohibited";
-    case 3: return "address unreachable";
-    case 5:
-    case 6: return "rejected by policy";
-    default: return "destination unreachable";
-  }
-}
-
 // One run: resolve the host (NetworkProbe), then one datagram from a fresh connected
 // socket; the answer is a reply, an ICMP error, or silence until the deadline.
 class UdpProbe final : public NetworkProbe {
@@ -129,7 +105,7 @@ void UdpProbe::on_error(const SocketError& e) {
   if (e.icmp()) icmp_ = e;
   if (e.port_unreachable()) return finish(Status::Refused, "port closed (ICMP port unreachable)");
   if (e.destination_unreachable())
-    return finish(Status::Unreachable, unreachable_text(e) + " (" + e.describe() + ")");
+    return finish(Status::Unreachable, e.unreachable_text() + " (" + e.describe() + ")");
   // The same errors without ICMP details (SO_ERROR, or a recv that met them).
   if (!e.icmp() && e.error == ENETUNREACH)
     return finish(Status::Unreachable, "network unreachable (" + target().with_port() + ")");

@@ -38,30 +38,6 @@ std::uint64_t random_nonce() {
   return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
-// Why an ICMP destination unreachable says the target is unreachable, in words.
-std::string unreachable_text(const SocketError& e) {
-  if (e.origin == SO_EE_ORIGIN_ICMP) {
-    switch (e.code) {
-      case 0: return "network unreachable";
-      case 1: return "host unreachable";
-      case 2: return "protocol unreachable";
-      case 4: return "fragmentation needed";
-      case 9:
-      case 10:
-      case 13: return "administratively prohibited";
-      default: return "destination unreachable";
-    }
-  }
-  switch (e.code) {
-    case 0: return "no route to destination";
-    case 1: return "administratively prohibited";
-    case 3: return "address unreachable";
-    case 5:
-    case 6: return "rejected by policy";
-    default: return "destination unreachable";
-  }
-}
-
 std::optional<std::size_t> first_difference(std::string_view a, std::string_view b) {
   auto [ia, ib] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
   if (ia == a.end() && ib == b.end()) return std::nullopt;
@@ -568,7 +544,7 @@ void EchoExchange::on_socket_error(const SocketError& err) {
     e.text = err.error == ENETUNREACH ? "network unreachable" : "host unreachable";
   } else {
     e.status = Status::Unreachable;
-    e.text = unreachable_text(err) + " (" + err.describe() + ")";
+    e.text = err.unreachable_text() + " (" + err.describe() + ")";
   }
   if (err.icmp()) e.icmp = err;
   if (Request* r = find(seq); r != nullptr && r->state == State::Pending) {

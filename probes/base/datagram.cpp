@@ -33,6 +33,29 @@ bool SocketError::port_unreachable() const {
          (origin == SO_EE_ORIGIN_ICMP6 && type == kIcmp6DestUnreach && code == kIcmp6PortUnreach);
 }
 
+std::string SocketError::unreachable_text() const {
+  if (origin == SO_EE_ORIGIN_ICMP) {
+    switch (code) {
+      case 0: return "network unreachable";
+      case 1: return "host unreachable";
+      case 2: return "protocol unreachable";
+      case 4: return "fragmentation needed";
+      case 9:
+      case 10:
+      case 13: return "administratively prohibited";
+      default: return "destination unreachable";
+    }
+  }
+  switch (code) {  // ICMPv6 destination unreachable codes
+    case 0: return "no route to destination";
+    case 1: return "administratively prohibited";
+    case 3: return "address unreachable";
+    case 5:
+    case 6: return "rejected by policy";
+    default: return "destination unreachable";
+  }
+}
+
 std::string SocketError::describe() const {
   if (!icmp()) return uv::error_text(-error);
   std::string s = origin == SO_EE_ORIGIN_ICMP ? "ICMP" : "ICMPv6";

@@ -40,6 +40,9 @@ struct SocketError {
   bool destination_unreachable() const;
   // ICMP port unreachable (v4 type 3 code 3, v6 type 1 code 4), or a bare ECONNREFUSED.
   bool port_unreachable() const;
+  // What a destination unreachable's code says, in words: "host unreachable",
+  // "administratively prohibited", ...
+  std::string unreachable_text() const;
   // "ICMP type 3 code 1 from 10.0.0.1", "ICMPv6 type 1 code 3 from 2001:db8::1", or the
   // errno's text when there are no ICMP details.
   std::string describe() const;
