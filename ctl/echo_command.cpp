@@ -76,28 +76,16 @@ bool parse_number(std::string_view text, unsigned long max, unsigned long* out) 
 
 // "host", "host:port", "1.2.3.4:7", "::1", "[::1]", "[::1]:7".
 bool parse_target(std::string_view text, EchoArgs* a, std::string* err) {
-  std::string_view host = text;
-  std::optional<std::string_view> port;
-  if (text.starts_with("[")) {
-    auto close = text.find(']');
-    if (close == std::string_view::npos) {
-      *err = fmt::format("'{}': missing ']'", text);
+  HostPortText parts;
+  switch (split_host_port(text, &parts)) {
+    case SplitError::MissingBracket: *err = fmt::format("'{}': missing ']'", text); return false;
+    case SplitError::JunkAfterBracket:
+      *err = fmt::format("'{}': expected ':PORT' after ']'", text);
       return false;
-    }
-    host = text.substr(1, close - 1);
-    std::string_view rest = text.substr(close + 1);
-    if (!rest.empty()) {
-      if (!rest.starts_with(":")) {
-        *err = fmt::format("'{}': expected ':PORT' after ']'", text);
-        return false;
-      }
-      port = rest.substr(1);
-    }
-  } else if (auto colon = text.find(':'); colon != std::string_view::npos &&
-                                          text.find(':', colon + 1) == std::string_view::npos) {
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }  // two colons or more: a bare IPv6 address
+    case SplitError::None: break;
+  }
+  std::string_view host = parts.host;
+  std::optional<std::string_view> port = parts.port;
   if (host.empty()) {
     *err = fmt::format("'{}': no host", text);
     return false;

@@ -72,31 +72,17 @@ Documentation: docs/echo.md
 }
 
 std::optional<SockAddr> parse_listen(const std::string& text) {
-  std::string host = text;
+  HostPortText parts;
+  if (split_host_port(text, &parts) != SplitError::None) return std::nullopt;
+  // Brackets are for IPv6 only.
+  if (parts.bracketed && parts.host.find(':') == std::string_view::npos) return std::nullopt;
+  std::string host(parts.host);
   long port = kEchoServerPort;
-  auto port_of = [&](std::string_view digits) {
-    return integer(std::string(digits).c_str(), 0, 65535);
-  };
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string::npos) return std::nullopt;
-    host = text.substr(1, close - 1);
-    if (close + 1 < text.size()) {
-      if (text[close + 1] != ':') return std::nullopt;
-      auto p = port_of(std::string_view(text).substr(close + 2));
-      if (!p) return std::nullopt;
-      port = *p;
-    }
-    // Brackets are for IPv6 only.
-    if (host.find(':') == std::string::npos) return std::nullopt;
-  } else if (auto colon = text.find(':');
-             colon != std::string::npos && text.find(':', colon + 1) == std::string::npos) {
-    host = text.substr(0, colon);
-    auto p = port_of(std::string_view(text).substr(colon + 1));
+  if (parts.port) {
+    auto p = integer(std::string(*parts.port).c_str(), 0, 65535);
     if (!p) return std::nullopt;
     port = *p;
   }
-  // Anything else with colons is a bare IPv6 address.
   return parse_ip(host, static_cast<std::uint16_t>(port));
 }
 

@@ -48,20 +48,10 @@ std::string_view family_name(int family) { return family == AF_INET6 ? "IPv6" : 
 // "ip", "ip:port", "[v6]" or "[v6]:port" -> an address with its port (53 by default).
 std::optional<SockAddr> parse_server(const std::string& text) {
   if (auto a = parse_ip(text, 53)) return a;  // also a bare IPv6 literal, colons and all
-  std::string host = text;
-  std::string port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string::npos) return std::nullopt;
-    host = text.substr(1, close - 1);
-    if (close + 1 < text.size()) {
-      if (text[close + 1] != ':') return std::nullopt;
-      port = text.substr(close + 2);
-    }
-  } else if (auto colon = text.find(':'); colon != std::string::npos) {
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
+  HostPortText parts;
+  if (split_host_port(text, &parts) != SplitError::None) return std::nullopt;
+  std::string host(parts.host);
+  std::string port(parts.port.value_or(""));
   unsigned long p = 53;
   if (!port.empty()) {
     if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5)

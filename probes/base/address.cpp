@@ -57,6 +57,26 @@ std::string host_port(std::string_view host, std::uint16_t port) {
   return h + ":" + std::to_string(port);
 }
 
+SplitError split_host_port(std::string_view text, HostPortText* out) {
+  *out = HostPortText{text, std::nullopt, false};
+  if (text.starts_with("[")) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return SplitError::MissingBracket;
+    out->host = text.substr(1, close - 1);
+    out->bracketed = true;
+    std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (!rest.starts_with(":")) return SplitError::JunkAfterBracket;
+      out->port = rest.substr(1);
+    }
+  } else if (auto colon = text.find(':'); colon != std::string_view::npos &&
+                                          text.find(':', colon + 1) == std::string_view::npos) {
+    out->host = text.substr(0, colon);
+    out->port = text.substr(colon + 1);
+  }
+  return SplitError::None;
+}
+
 std::string host_of(std::string_view address) {
   auto scheme = address.find("://");
   if (scheme == std::string_view::npos) {

@@ -31,6 +31,16 @@ std::optional<SockAddr> parse_ip(std::string_view text, std::uint16_t port = 0);
 // "host:port", bracketing IPv6 literals: "[::1]:53".
 std::string host_port(std::string_view host, std::uint16_t port);
 
+// The parts of "host", "host:port", "[v6]" or "[v6]:port" (two colons or more without
+// brackets are a bare IPv6 address, no port). The port stays text for the caller to judge.
+struct HostPortText {
+  std::string_view host;
+  std::optional<std::string_view> port;
+  bool bracketed = false;
+};
+enum class SplitError { None, MissingBracket, JunkAfterBracket };
+SplitError split_host_port(std::string_view text, HostPortText* out);
+
 // Strips a URL down to its host ("https://[::1]:8443/x" -> "::1"); returns the text
 // unchanged when it is not a URL.
 std::string host_of(std::string_view address);
