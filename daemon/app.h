@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "curl_multi.h"
 #include "report.h"
 #include "resolver.h"
 #include "scheduler.h"
@@ -45,8 +46,10 @@ class App : public Reporter {
   uv_loop_t loop_{};
   LogReporter log_reporter_{LogFormat::Text, LogResults::All};
   // Destruction order matters: runners (scheduler) hold probes that hold resolver
-  // requests, so the scheduler goes first, then the resolver, then the loop.
+  // requests and curl transfers, so the scheduler goes first, then the resolver and the
+  // curl multi handle, then the loop.
   std::unique_ptr<Resolver> resolver_;
+  std::unique_ptr<CurlMulti> curl_;
   std::unique_ptr<ProbeContext> context_;
   std::unique_ptr<Scheduler> scheduler_;
   std::optional<uv::Signal> sighup_, sigterm_, sigint_;

@@ -397,6 +397,10 @@ class Loader {
     // Merged even when the service itself is broken, so that every problem is reported.
     Merged m = merge(server, settings);
     if (!spec || !server.usable) return;
+    if (std::string why = address_problem(server.address, *spec); !why.empty()) {
+      diag_->error(node.Mark(), path, "address '" + server.address + "': " + why);
+      return;
+    }
     m.check.spec = *spec;
     add_checks(std::move(m), server, name, name_mark, name_path, out);
   }
@@ -471,8 +475,11 @@ class Loader {
   // Names the check and adds it, or its /v4 and /v6 pair for ip_version both.
   void add_checks(Merged m, const Server& server, const std::string& explicit_name,
                   const YAML::Mark& name_mark, const std::string& name_path, Config* out) {
+    // "http://host/" + "http" reads "http://host/http", not "http://host//http".
+    std::string_view prefix = server.prefix;
+    while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
     std::string base = explicit_name.empty()
-                           ? fmt::format("{}/{}", server.prefix, name_suffix(m.check.spec))
+                           ? fmt::format("{}/{}", prefix, name_suffix(m.check.spec))
                            : explicit_name;
     CheckConfig& c = m.check;
     auto add = [&](std::string name, IpVersion v) {

@@ -209,7 +209,18 @@ bool Params::get_port(std::string_view key, std::uint16_t* out) {
   return true;
 }
 
-bool Params::get_duration(std::string_view key, std::chrono::milliseconds* out) {
+const YAML::Node* Params::node(std::string_view key) {
+  known_.emplace(key);
+  return find(key);
+}
+
+void Params::error_at(const YAML::Node& at, std::string_view key, std::string_view suffix,
+                      std::string message) {
+  diag_->error(at.Mark(), path_of(key) + std::string(suffix), std::move(message));
+}
+
+bool Params::get_duration(std::string_view key, std::chrono::milliseconds* out,
+                          std::chrono::milliseconds max) {
   known_.emplace(key);
   const YAML::Node* n = find(key);
   if (!n) return false;
@@ -217,11 +228,11 @@ bool Params::get_duration(std::string_view key, std::chrono::milliseconds* out) 
     error(key, fmt::format("expected a duration (e.g. 30s, 250ms, 5m), got {}", kind_of(*n)));
     return false;
   }
-  auto d = parse_duration(n->Scalar());
+  auto d = parse_duration(n->Scalar(), max);
   if (!d) {
-    error(key, fmt::format("bad duration '{}' (use seconds or a number with ms, s, m or h: "
-                           "250ms, 30s, 5m, 1h)",
-                           n->Scalar()));
+    error(key, fmt::format("bad duration '{}' (use seconds or a number with ms, s, m, h or d: "
+                           "250ms, 30s, 5m, 1h, 14d; at most {})",
+                           n->Scalar(), format_duration(max)));
     return false;
   }
   *out = *d;

@@ -56,7 +56,15 @@ class Params {
   bool get(std::string_view key, bool* out);
   bool get(std::string_view key, unsigned* out, unsigned min, unsigned max);
   bool get_port(std::string_view key, std::uint16_t* out);
-  bool get_duration(std::string_view key, std::chrono::milliseconds* out);
+  // A duration of at most `max` (a day unless said otherwise).
+  bool get_duration(std::string_view key, std::chrono::milliseconds* out,
+                    std::chrono::milliseconds max = std::chrono::hours(24));
+  // The raw value of `key` (marked known), for lists and maps a getter does not cover;
+  // nullptr when absent.
+  const YAML::Node* node(std::string_view key);
+  // Records an error at `at` (an element inside `key`'s value), named path_of(key) + suffix.
+  void error_at(const YAML::Node& at, std::string_view key, std::string_view suffix,
+                std::string message);
   // A string that must be one of `choices` (compared case-insensitively; stored lower-case).
   bool get_choice(std::string_view key, std::initializer_list<std::string_view> choices,
                   std::string* out);

@@ -36,6 +36,7 @@
 
 namespace netmond {
 
+class CurlMulti;
 class Resolver;
 
 enum class IpVersion : std::uint8_t { Any, V4, V6 };
@@ -53,6 +54,7 @@ struct Endpoint {
 struct ProbeContext {
   uv_loop_t* loop;
   Resolver& resolver;
+  CurlMulti& curl;  // the one libcurl multi handle (http, https)
 };
 
 using DoneFn = std::function<void(Result)>;

@@ -19,8 +19,6 @@ struct Alias {
 constexpr std::array kAliases = {
     Alias{"udp_echo_client", "udp_echo"},  // the seed's names for the echo check
     Alias{"echo", "udp_echo"},
-    Alias{"http", "http"},
-    Alias{"https", "https"},
     Alias{"dns", "dns"},
     Alias{"icmp", "icmp"},
     Alias{"ping", "icmp"},
@@ -86,6 +84,17 @@ std::string name_suffix(const ProbeSpec& spec) {
 
 std::string describe_target(const Endpoint& e, const ProbeSpec& spec) {
   return std::visit([&](const auto& s) { return describe_target(e, s); }, spec);
+}
+
+std::string address_problem(const std::string& address, const ProbeSpec& spec) {
+  return std::visit(
+      [&](const auto& s) -> std::string {
+        if constexpr (requires { s.address_problem(address); })
+          return s.address_problem(address);
+        else
+          return "";
+      },
+      spec);
 }
 
 std::unique_ptr<Probe> make_probe(ProbeContext& ctx, const Endpoint& e, const ProbeSpec& spec) {

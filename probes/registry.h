@@ -1,6 +1,7 @@
 // The registry: the one list of probe types. Adding a type adds one alternative here.
 #pragma once
 
+#include "http.h"
 #include "params.h"
 #include "probe.h"
 #include "tcp.h"
@@ -15,7 +16,7 @@
 
 namespace netmond {
 
-using ProbeSpec = std::variant<TcpSpec, UdpSpec, UdpEchoSpec>;
+using ProbeSpec = std::variant<TcpSpec, UdpSpec, UdpEchoSpec, HttpSpec, HttpsSpec>;
 
 enum class TypeKind { Implemented, Planned, Unknown };
 
@@ -34,6 +35,9 @@ bool parse_spec(std::string_view canonical_type, Params& p, ProbeSpec* out);
 std::string_view type_of(const ProbeSpec& spec);
 std::string name_suffix(const ProbeSpec& spec);
 std::string describe_target(const Endpoint& e, const ProbeSpec& spec);
+// Why the server's `address` does not suit this spec ("" when it does), for types that read
+// more from the address than its host (http takes a URL from it).
+std::string address_problem(const std::string& address, const ProbeSpec& spec);
 std::unique_ptr<Probe> make_probe(ProbeContext& ctx, const Endpoint& e, const ProbeSpec& spec);
 
 }  // namespace netmond

@@ -7,7 +7,8 @@ packages="
   build-essential cmake ninja-build pkg-config
   libuv1-dev libc-ares-dev libcurl4-openssl-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev catch2 libsystemd-dev
-  iproute2 procps
+  libssl-dev libpcre2-dev zlib1g-dev
+  iproute2 procps openssl curl nginx-light
 "
 
 missing=""
@@ -26,5 +27,20 @@ fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# nginx-light is a test peer (test/support/nginx.*), started by the tests on loopback high
+# ports; its package would start a system nginx on port 80. A policy-rc.d that forbids
+# starting services (exit 101, see invoke-rc.d(8)) keeps it stopped, unless the machine
+# already has its own policy.
+policy=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$policy" ]; then
+  own_policy=1
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 # shellcheck disable=SC2086
 $sudo apt-get install -y --no-install-recommends $missing
+if [ -n "$own_policy" ]; then
+  $sudo rm -f "$policy"
+fi

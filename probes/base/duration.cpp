@@ -8,7 +8,8 @@
 
 namespace netmond {
 
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text,
+                                                       std::chrono::milliseconds max) {
   auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
   while (!text.empty() && space(text.front())) text.remove_prefix(1);
   while (!text.empty() && space(text.back())) text.remove_suffix(1);
@@ -29,15 +30,18 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     scale_ms = 60'000;
   else if (unit == "h")
     scale_ms = 3'600'000;
+  else if (unit == "d")
+    scale_ms = 86'400'000;
   else
     return std::nullopt;
   double ms = value * scale_ms;
-  if (!std::isfinite(ms) || ms < 0 || ms > 86'400'000.0) return std::nullopt;
+  if (!std::isfinite(ms) || ms < 0 || ms > static_cast<double>(max.count())) return std::nullopt;
   return std::chrono::milliseconds(std::llround(ms));
 }
 
 std::string format_duration(std::chrono::milliseconds d) {
   auto ms = d.count();
+  if (ms != 0 && ms % 86'400'000 == 0) return fmt::format("{}d", ms / 86'400'000);
   if (ms != 0 && ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
   if (ms != 0 && ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
   if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);

@@ -34,6 +34,16 @@ TEST_CASE("text that is not a duration is rejected", "[duration][config]") {
   }
 }
 
+TEST_CASE("days: the unit d, and a larger bound when the caller allows it", "[duration][config]") {
+  CHECK(parse_duration("1d") == 24h);
+  CHECK_FALSE(parse_duration("2d"));  // beyond the default bound of a day
+  CHECK(parse_duration("14d", 365 * 24h) == 14 * 24h);
+  CHECK(parse_duration("0.5d", 365 * 24h) == 12h);
+  CHECK_FALSE(parse_duration("366d", 365 * 24h));
+  CHECK(format_duration(14 * 24h) == "14d");
+  CHECK(format_duration(36h) == "36h");
+}
+
 TEST_CASE("durations format in their shortest exact form", "[duration][config]") {
   CHECK(format_duration(250ms) == "250ms");
   CHECK(format_duration(999ms) == "999ms");

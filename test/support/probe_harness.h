@@ -1,6 +1,7 @@
 // A ProbeContext for probe tests, and a way to run one probe to its result.
 #pragma once
 
+#include "curl_multi.h"
 #include "probe.h"
 #include "resolver.h"
 #include "support/loop.h"
@@ -18,6 +19,7 @@ struct ProbeHarness {
   explicit ProbeHarness(uv_loop_t* loop, std::uint16_t dns_port = 0,
                         std::chrono::milliseconds dns_timeout = std::chrono::seconds(2));
   Resolver resolver;
+  CurlMulti curl;
   ProbeContext ctx;
 };
 
