@@ -375,6 +375,7 @@ class HttpProbe final : public NetworkProbe {
   bool headers_done_ = false;
   std::string tls_version_;
   std::string sockopt_error_;
+  curl_socket_t socket_ = -1;   // this hop's new connection, while it is in flight
   nlohmann::ordered_json hop_;  // the last hop's facts (status, version, timings)
   CertDates certs_;             // kept across runs: a reused connection shows none
   bool certs_this_run_ = false;
@@ -428,6 +429,9 @@ bool HttpProbe::setup(std::string* error) {
             curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK &&
             curl_easy_setopt(e, CURLOPT_MAXREDIRS, 0L) == CURLE_OK &&
             curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L) == CURLE_OK &&
+            // A monitor probes the target itself: no proxy from http_proxy and friends in
+            // the environment (libcurl would also resolve the proxy's name on a thread).
+            curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK &&
             curl_easy_setopt(e, CURLOPT_USERAGENT, agent.c_str()) == CURLE_OK &&
             curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_.get()) == CURLE_OK &&
             // Every encoding libcurl can decode; decoded bytes are what on_body caps.
@@ -466,6 +470,7 @@ void HttpProbe::start_hop(const SockAddr& address) {
   headers_done_ = false;
   tls_version_.clear();
   sockopt_error_.clear();
+  socket_ = -1;
   curl_easy_setopt(e, CURLOPT_URL, url_.text.c_str());
   curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to_.get());
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, backstop_ms);
@@ -522,6 +527,7 @@ size_t HttpProbe::on_header(char* data, size_t size, size_t n, void* self) noexc
 // does, before libcurl connects.
 int HttpProbe::on_sockopt(void* self, curl_socket_t fd, curlsocktype /*purpose*/) noexcept {
   auto* p = static_cast<HttpProbe*>(self);
+  p->socket_ = fd;
   const Endpoint& e = p->endpoint();
   if (!e.interface.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, e.interface.c_str(),
                                          static_cast<socklen_t>(e.interface.size())) != 0) {
@@ -543,6 +549,7 @@ int HttpProbe::on_sockopt(void* self, curl_socket_t fd, curlsocktype /*purpose*/
 
 void HttpProbe::on_hop_done(CURLcode rc) {
   in_flight_ = false;
+  socket_ = -1;
   if (rc == CURLE_WRITE_ERROR && truncated_) rc = CURLE_OK;  // our cap, not a failure
   read_hop_info();
   read_certificates();
@@ -583,7 +590,7 @@ void HttpProbe::follow(long code) {
   // POST; 307 and 308 repeat the request as it was.
   if ((code == 303 && method_ != "HEAD") || ((code == 301 || code == 302) && method_ == "POST"))
     method_ = "GET";
-  if (auto literal = parse_ip(url_.host)) return start_hop(*literal);
+  // Literals too go through the resolver, which applies ip_version to them.
   const auto started = uv::now();
   redirect_request_ =
       resolver_.resolve(url_.host, endpoint().ip_version, [this, started](ResolveResult r) {
@@ -642,11 +649,12 @@ void HttpProbe::fail(CURLcode rc) {
     case CURLE_USE_SSL_FAILED: {
       // OpenSSL's own words for a chain that did not verify ("certificate has expired");
       // libcurl's for the rest (hostname mismatch, handshake failures).
-      // (The verify result reads "unspecified" when verification never ran: only a
-      // verification failure has a meaningful one.)
+      // (The verify result is meaningful only for a failed verification, and reads
+      // "unspecified" for libcurl's own hostname check.)
       long verify = X509_V_OK;
       curl_easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &verify);
-      if (rc == CURLE_PEER_FAILED_VERIFICATION && verify != X509_V_OK)
+      if (rc == CURLE_PEER_FAILED_VERIFICATION && verify != X509_V_OK &&
+          verify != X509_V_ERR_UNSPECIFIED)
         return finish(Status::TlsError,
                       std::string("TLS: ") + X509_verify_cert_error_string(verify));
       std::string text = why;
@@ -678,7 +686,13 @@ std::string HttpProbe::phase_text() const {
   curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connected);
   curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &tls);
   curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
-  if (connected == 0) return "connecting to " + target_text();
+  // libcurl records the connect time only once TLS is up too: ask the socket itself.
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  const bool tcp_up =
+      connected > 0 ||
+      (socket_ >= 0 && getpeername(socket_, reinterpret_cast<sockaddr*>(&peer), &len) == 0);
+  if (!tcp_up) return "connecting to " + target_text();
   if (url_.scheme == "https" && tls == 0) return "connected, TLS handshake not finished";
   if (first_byte == 0 && !headers_done_) return "connected, no response";
   if (!headers_done_) return "receiving the response headers";
@@ -687,7 +701,10 @@ std::string HttpProbe::phase_text() const {
 
 Result HttpProbe::expire_io() {
   std::string phase = in_flight_ ? phase_text() : "resolving '" + url_.host + "'";
-  if (in_flight_) read_hop_info();
+  if (in_flight_) {
+    read_hop_info();
+    hop_["timings"].erase("transfer_ms");  // libcurl sets it only when a transfer ends
+  }
   Result r = make_result(Status::Timeout,
                          fmt::format("timeout after {} ({})", format_duration(timeout()), phase));
   r.details["phase"] = phase;
@@ -700,6 +717,7 @@ void HttpProbe::close_io() {
     // Outside any libcurl callback (deadline, reload, shutdown): safe to remove.
     curl_.remove(easy_.get());
     in_flight_ = false;
+    socket_ = -1;
   }
 }
 
@@ -817,6 +835,11 @@ void HttpProbe::add_details(Result& r) const {
   for (const auto& [key, value] : hop_.items())
     if (key != "timings") r.details[key] = value;
   if (!url_.text.empty()) r.details["final_url"] = url_.text;
+  if (redirects_ > 0 && hop_address_.length != 0) {
+    // The base reported the first hop's address; the result is about the last one.
+    r.details["address"] = hop_address_.ip();
+    r.details["port"] = url_.port;
+  }
   r.details["redirects"] = redirects_;
   r.details["body_bytes"] = body_bytes_;
   r.details["body_truncated"] = truncated_;
@@ -828,7 +851,9 @@ void HttpProbe::add_details(Result& r) const {
   timings["total_ms"] = to_ms(r.latency);
   r.details["timings"] = std::move(timings);
   if (!tls_version_.empty()) r.details["tls_version"] = tls_version_;
-  if (certs_.known && url_.scheme == "https") {
+  // Without keepalive every run has its own handshake: dates from an earlier run would
+  // describe a certificate this run never saw (its handshake failed, say).
+  if (certs_.known && url_.scheme == "https" && (certs_this_run_ || spec_.keepalive)) {
     const std::int64_t now = now_epoch();
     r.details["cert_expiry"] = rfc3339(certs_.leaf_expiry);
     r.details["cert_expires_in_s"] = certs_.leaf_expiry - now;

@@ -7,7 +7,7 @@
 // keepalive) -> redirects are followed by netmond, one hop at a time, each hop resolved the
 // same way -> the status, body and certificate expectations are judged.
 //
-//   HTTP 200, expectations met                -> Ok, "HTTP 200 in 23.4 ms"
+//   HTTP 200, expectations met                -> Ok, "HTTP 200 in 23.4ms"
 //   status outside expect_status              -> Unexpected, "expected status 200-399, got 503"
 //   body (first max_body_bytes) does not match -> Unexpected, "body did not match /ok/"
 //   certificate expires within cert_expiry_min -> Unexpected,

@@ -16,17 +16,22 @@ std::string pcre2_message(int code) {
   return std::string(reinterpret_cast<const char*>(buffer), static_cast<std::size_t>(n));
 }
 
-// Bounds for one search, well above what a body check needs and far below a hang.
-constexpr std::uint32_t kMatchLimit = 1'000'000;
-constexpr std::uint32_t kDepthLimit = 10'000;
+// Bounds for one search, well above what a body check needs and far below a hang or a
+// daemon that swells: backtracking steps, the interpreter's heap (KiB), the JIT's stack.
+constexpr std::uint32_t kMatchLimit = 10'000'000;
+constexpr std::uint32_t kHeapLimitKib = 64 * 1024;
+constexpr std::size_t kJitStackStart = 32 * 1024;
+constexpr std::size_t kJitStackMax = 8 * 1024 * 1024;
 
 }  // namespace
 
 struct Regex::Code {
   pcre2_code* code = nullptr;
   pcre2_match_context* context = nullptr;
+  pcre2_jit_stack* jit_stack = nullptr;  // address space reserved; pages used on demand
   ~Code() {
     pcre2_match_context_free(context);
+    pcre2_jit_stack_free(jit_stack);
     pcre2_code_free(code);
   }
 };
@@ -49,7 +54,11 @@ std::optional<Regex> Regex::compile(std::string_view pattern, std::string* error
     return std::nullopt;
   }
   pcre2_set_match_limit(compiled->context, kMatchLimit);
-  pcre2_set_depth_limit(compiled->context, kDepthLimit);
+  pcre2_set_heap_limit(compiled->context, kHeapLimitKib);
+  // PCRE2's default JIT stack (32 KiB) gives up on "(.|\n)*" over a few KiB of body.
+  compiled->jit_stack = pcre2_jit_stack_create(kJitStackStart, kJitStackMax, nullptr);
+  if (compiled->jit_stack != nullptr)
+    pcre2_jit_stack_assign(compiled->context, nullptr, compiled->jit_stack);
   return Regex(std::string(pattern), std::move(compiled));
 }
 

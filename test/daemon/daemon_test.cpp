@@ -242,3 +242,75 @@ TEST_CASE("without -c and without /etc/netmond.yaml the built-in default runs", 
   CHECK(r.out.find("using the built-in default configuration") != std::string::npos);
   CHECK_FALSE(events(json_lines(r.out), "result").empty());
 }
+
+TEST_CASE("HTTP transfers in flight end cleanly on SIGHUP and SIGTERM", "[daemon][http]") {
+  // Listeners that nobody accepts on: the kernel completes the handshake, so each HTTP
+  // transfer is connected and waits for a response that never comes. With the timeout
+  // close to the interval, a transfer is in flight at almost every moment.
+  TcpListener silent_a("127.0.0.1");
+  TcpListener silent_b("127.0.0.1");
+  auto http_check = [](const TcpListener& l, const std::string& name) {
+    return "      - {type: http, name: " + name + ", url: \"http://127.0.0.1:" +
+           std::to_string(l.port()) + "/\", interval: 1s, timeout: 900ms}\n";
+  };
+  const std::string head =
+      "servers:\n"
+      "  - address: 127.0.0.1\n"
+      "    services:\n";
+  auto dir = temp_dir();
+  auto cfg =
+      write_file(dir, "n.yaml", head + http_check(silent_a, "a") + http_check(silent_b, "b"));
+  ChildProcess d({netmond_bin(), "-c", cfg});
+  // The deadline ends a connected transfer and names the phase it was in.
+  REQUIRE(d.wait_for_output(" a DOWN ", 5s));
+  CHECK(d.out().find("timeout after 900ms (connected, no response)") != std::string::npos);
+  // Removing a cancels whatever it has in flight; b stays, its transfer untouched.
+  write_file(dir, "n.yaml", head + http_check(silent_b, "b"));
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_for_output("reloaded: 0 added, 1 removed, 0 changed, 1 unchanged", 5s));
+  const size_t b_results = d.count(" b DOWN ");
+  for (int i = 0; i < 30 && d.count(" b DOWN ") == b_results; ++i)
+    std::this_thread::sleep_for(100ms);
+  CHECK(d.count(" b DOWN ") > b_results);
+  auto t0 = std::chrono::steady_clock::now();
+  d.signal(SIGTERM);
+  auto code = d.wait(3s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  CHECK(d.err().find("handles left open") == std::string::npos);
+  CHECK(d.out().find("handles left open") == std::string::npos);
+}
+
+TEST_CASE("the seed's HTTP checks fail at once inside an isolated namespace",
+          "[daemon][netns][http]") {
+  Netns ns;
+  if (!ns.ok() || !ns.up_loopback() || !ns.isolate_resolver()) {
+    WARN("skipped: cannot create a network namespace here (needs root and iproute2)");
+    return;
+  }
+  auto cfg = write_file(temp_dir(), "seed-http.yaml",
+                        "servers:\n"
+                        "  - address: http://example.com\n"
+                        "    services: [HTTP]\n"
+                        "  - address: https://example.com\n"
+                        "    services: [https]\n"
+                        "  - address: https://8.8.8.8/\n"
+                        "    services: [https]\n");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run(ns.wrap({netmond_bin(), "--once", "--log-format", "json", "-c", cfg}), 20s);
+  INFO(r.out << r.err);
+  CHECK(std::chrono::steady_clock::now() - t0 < 4s);
+  CHECK(r.code == 1);
+  auto results = events(json_lines(r.out), "result");
+  REQUIRE(results.size() == 3);
+  for (const auto& j : results) {
+    CHECK(j["ok"] == false);
+    if (j["check"] == "https://8.8.8.8/https") {
+      CHECK(j["reason"] == "unreachable");
+      CHECK(j["message"] == "network unreachable (8.8.8.8:443)");
+    } else {
+      CHECK(j["reason"] == "resolve_failed");
+    }
+  }
+}
