@@ -24,6 +24,7 @@ App::App(Options options) : options_(std::move(options)) {
 App::~App() {
   scheduler_.reset();
   context_.reset();
+  dns_.reset();
   curl_.reset();
   resolver_.reset();
   sighup_.reset();
@@ -91,7 +92,8 @@ int App::run() {
 
   resolver_ = std::make_unique<Resolver>(&loop_);
   curl_ = std::make_unique<CurlMulti>(&loop_);
-  context_ = std::make_unique<ProbeContext>(ProbeContext{&loop_, *resolver_, *curl_});
+  dns_ = std::make_unique<DnsChannels>(&loop_);
+  context_ = std::make_unique<ProbeContext>(ProbeContext{&loop_, *resolver_, *curl_, *dns_});
   scheduler_ = std::make_unique<Scheduler>(&loop_, *this, [this](const CheckConfig& c) {
     return make_probe(*context_, c.endpoint, c.spec);
   });
@@ -142,6 +144,7 @@ void App::stop() {
   sigterm_.reset();
   sigint_.reset();
   stop_timer_.reset();
+  dns_.reset();
   curl_.reset();
   resolver_.reset();
 }

@@ -2,6 +2,7 @@
 // signals, and runs either forever (the daemon) or once (--once).
 #pragma once
 
+#include "ares_channel.h"
 #include "cli.h"
 #include "config.h"
 #include "curl_multi.h"
@@ -46,10 +47,11 @@ class App : public Reporter {
   uv_loop_t loop_{};
   LogReporter log_reporter_{LogFormat::Text, LogResults::All};
   // Destruction order matters: runners (scheduler) hold probes that hold resolver
-  // requests and curl transfers, so the scheduler goes first, then the resolver and the
-  // curl multi handle, then the loop.
+  // requests, curl transfers and DNS channels, so the scheduler goes first, then the DNS
+  // channels, the curl multi handle and the resolver, then the loop.
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<CurlMulti> curl_;
+  std::unique_ptr<DnsChannels> dns_;
   std::unique_ptr<ProbeContext> context_;
   std::unique_ptr<Scheduler> scheduler_;
   std::optional<uv::Signal> sighup_, sigterm_, sigint_;

@@ -401,8 +401,14 @@ class Loader {
       diag_->error(node.Mark(), path, "address '" + server.address + "': " + why);
       return;
     }
-    m.check.spec = *spec;
-    add_checks(std::move(m), server, name, name_mark, name_path, out);
+    // One check per variant (dns: per record type), "NAME/A" when the service is named.
+    for (Expanded& e : expand(*spec)) {
+      Merged one = m;
+      one.check.spec = std::move(e.spec);
+      std::string one_name = name;
+      if (!one_name.empty() && !e.name_part.empty()) one_name += "/" + e.name_part;
+      add_checks(std::move(one), server, one_name, name_mark, name_path, out);
+    }
   }
 
   // A service written as a bare type name ("tcp"): that type with no parameters.

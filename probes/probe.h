@@ -37,6 +37,7 @@
 namespace netmond {
 
 class CurlMulti;
+class DnsChannels;
 class Resolver;
 
 enum class IpVersion : std::uint8_t { Any, V4, V6 };
@@ -55,6 +56,7 @@ struct ProbeContext {
   uv_loop_t* loop;
   Resolver& resolver;
   CurlMulti& curl;  // the one libcurl multi handle (http, https)
+  DnsChannels& dns;  // the dns probes' c-ares channels, shared per server and options
 };
 
 using DoneFn = std::function<void(Result)>;

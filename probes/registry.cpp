@@ -19,7 +19,6 @@ struct Alias {
 constexpr std::array kAliases = {
     Alias{"udp_echo_client", "udp_echo"},  // the seed's names for the echo check
     Alias{"echo", "udp_echo"},
-    Alias{"dns", "dns"},
     Alias{"icmp", "icmp"},
     Alias{"ping", "icmp"},
     Alias{"ntp", "ntp"},
@@ -93,6 +92,23 @@ std::string address_problem(const std::string& address, const ProbeSpec& spec) {
           return s.address_problem(address);
         else
           return "";
+      },
+      spec);
+}
+
+std::vector<Expanded> expand(const ProbeSpec& spec) {
+  return std::visit(
+      [&](const auto& s) -> std::vector<Expanded> {
+        if constexpr (requires { s.expand(); }) {
+          std::vector<Expanded> out;
+          for (auto& one : s.expand()) {
+            std::string part = one.expansion_name();
+            out.push_back({ProbeSpec(std::move(one)), std::move(part)});
+          }
+          return out;
+        } else {
+          return {{spec, ""}};
+        }
       },
       spec);
 }

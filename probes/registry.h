@@ -1,6 +1,7 @@
 // The registry: the one list of probe types. Adding a type adds one alternative here.
 #pragma once
 
+#include "dns.h"
 #include "http.h"
 #include "params.h"
 #include "probe.h"
@@ -16,7 +17,7 @@
 
 namespace netmond {
 
-using ProbeSpec = std::variant<TcpSpec, UdpSpec, UdpEchoSpec, HttpSpec, HttpsSpec>;
+using ProbeSpec = std::variant<TcpSpec, UdpSpec, UdpEchoSpec, HttpSpec, HttpsSpec, DnsSpec>;
 
 enum class TypeKind { Implemented, Planned, Unknown };
 
@@ -38,6 +39,13 @@ std::string describe_target(const Endpoint& e, const ProbeSpec& spec);
 // Why the server's `address` does not suit this spec ("" when it does), for types that read
 // more from the address than its host (http takes a URL from it).
 std::string address_problem(const std::string& address, const ProbeSpec& spec);
+// The checks one configured service becomes: itself, or one per variant (dns: one per record
+// type), each with the name part an explicitly named service appends ("" for none).
+struct Expanded {
+  ProbeSpec spec;
+  std::string name_part;
+};
+std::vector<Expanded> expand(const ProbeSpec& spec);
 std::unique_ptr<Probe> make_probe(ProbeContext& ctx, const Endpoint& e, const ProbeSpec& spec);
 
 }  // namespace netmond

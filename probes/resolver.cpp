@@ -1,5 +1,6 @@
 #include "resolver.h"
 
+#include "ares_channel.h"
 #include "base/uv.h"
 
 #include <ares.h>
@@ -7,9 +8,7 @@
 
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <optional>
-#include <unordered_map>
 #include <utility>
 
 namespace netmond {
@@ -26,13 +25,6 @@ void Resolver::Request::reset() { pending_.reset(); }
 bool Resolver::Request::pending() const { return pending_ != nullptr && pending_->fn != nullptr; }
 
 namespace {
-
-void init_library_once() {
-  static std::once_flag once;
-  // ares_library_init is not thread-safe and must precede ares_set_servers* (it returns
-  // ARES_ENOTINITIALIZED otherwise); it is never undone, the process keeps c-ares loaded.
-  std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
-}
 
 int family_for(IpVersion v) {
   switch (v) {
@@ -62,19 +54,6 @@ std::optional<SockAddr> parse_server(const std::string& text) {
   return parse_ip(host, static_cast<std::uint16_t>(p));
 }
 
-// Owns the c-ares channel. Destroying it calls every outstanding query back with
-// ARES_EDESTRUCTION and reports every socket closed.
-struct Channel {
-  ares_channel get() const { return ch; }
-  Channel() = default;
-  ~Channel() {
-    if (ch != nullptr) ares_destroy(ch);
-  }
-  Channel(const Channel&) = delete;
-  Channel& operator=(const Channel&) = delete;
-  ares_channel ch = nullptr;
-};
-
 }  // namespace
 
 struct Resolver::Impl {
@@ -89,88 +68,50 @@ struct Resolver::Impl {
     Impl* impl;
     std::weak_ptr<Request::Pending> pending;
   };
-  struct Watch {
-    uv::Poll poll;
-    int events = 0;
-  };
 
   Impl(uv_loop_t* loop, const ResolverOptions& options);
   ~Impl();
 
   void post(std::weak_ptr<Request::Pending> pending, ResolveResult result);
   void deliver();
-  void on_sock_state(ares_socket_t fd, bool readable, bool writable);
-  void watch(ares_socket_t fd, Watch& w);
-  void process(ares_socket_t read_fd, ares_socket_t write_fd);
-  void arm_timer();
 
   static void on_addrinfo(void* arg, int status, int timeouts, ares_addrinfo* info) noexcept;
 
-  uv_loop_t* loop_;
   // Set to false by the destructor: a delivery callback that destroyed the Resolver must
   // not make the drain loop touch it again.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::deque<Ready> ready_;
   uv::Timer delivery_;
-  uv::Timer timeout_timer_;
-  std::string error_;  // why the channel is unusable; "" when it is fine
-  // ares_destroy reports every open socket with sock_state_cb(fd, 0, 0), so the fd -> poll
-  // map must outlive the channel: declared before it, destroyed after it.
-  std::unordered_map<ares_socket_t, Watch> watches_;
-  Channel channel_;
+  std::string error_;  // why names cannot be resolved; "" when the channel is fine
+  // Last, so destroyed first: its outstanding queries call back (ARES_EDESTRUCTION) while
+  // the rest of the Impl is still whole. Absent when a configured server is invalid.
+  std::optional<AresChannel> channel_;
 };
 
 Resolver::Impl::Impl(uv_loop_t* loop, const ResolverOptions& options)
-    : loop_(loop), delivery_(loop), timeout_timer_(loop) {
-  init_library_once();
-  ares_options opts{};
-  opts.timeout = static_cast<int>(options.timeout.count());
-  opts.tries = options.tries < 1 ? 1 : options.tries;
-  opts.sock_state_cb = [](void* data, ares_socket_t fd, int readable, int writable) noexcept {
-    static_cast<Impl*>(data)->on_sock_state(fd, readable != 0, writable != 0);
-  };
-  opts.sock_state_cb_data = this;
-  int rc = ares_init_options(&channel_.ch, &opts,
-                             ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB);
-  if (rc != ARES_SUCCESS) {
-    channel_.ch = nullptr;
-    error_ = std::string("resolver unavailable: ") + ares_strerror(rc);
-    spdlog::error("{}", error_);
-    return;
-  }
-  if (options.servers.empty()) return;
+    : delivery_(loop) {
+  AresChannelOptions channel;
+  channel.timeout = options.timeout;
+  channel.tries = options.tries;
   // Parsed here rather than by ares_set_servers_ports_csv: a bare IPv6 literal needs no
-  // brackets and a bad entry is named in the error. The list must be set before any query
-  // is outstanding (c-ares answers ARES_ENOTIMP otherwise), i.e. right after init.
-  std::vector<ares_addr_port_node> nodes(options.servers.size());
-  for (size_t i = 0; i < options.servers.size(); ++i) {
-    auto a = parse_server(options.servers[i]);
+  // brackets and a bad entry is named in the error.
+  for (const auto& text : options.servers) {
+    auto a = parse_server(text);
     if (!a) {
-      error_ = "invalid DNS server '" + options.servers[i] + "'";
+      // No channel at all: one without the configured servers would ask the system's.
+      error_ = "invalid DNS server '" + text + "'";
       spdlog::error("{}", error_);
       return;
     }
-    auto& n = nodes[i];
-    n.next = i + 1 < nodes.size() ? &nodes[i + 1] : nullptr;
-    n.family = a->family();
-    n.udp_port = n.tcp_port = a->port();
-    if (a->family() == AF_INET)
-      std::memcpy(&n.addr.addr4, &reinterpret_cast<const sockaddr_in*>(a->get())->sin_addr,
-                  sizeof n.addr.addr4);
-    else
-      std::memcpy(&n.addr.addr6, &reinterpret_cast<const sockaddr_in6*>(a->get())->sin6_addr,
-                  sizeof n.addr.addr6);
+    channel.servers.push_back(*a);
   }
-  rc = ares_set_servers_ports(channel_.get(), nodes.data());
-  if (rc != ARES_SUCCESS) {
-    error_ = std::string("cannot set DNS servers: ") + ares_strerror(rc);
-    spdlog::error("{}", error_);
-  }
+  channel_.emplace(loop, channel);
+  error_ = channel_->error();  // already logged by the channel
 }
 
 Resolver::Impl::~Impl() {
   // Then channel_ goes first: outstanding queries call back with ARES_EDESTRUCTION (ignored,
-  // nobody is waiting any more) and every socket is reported closed, emptying watches_.
+  // nobody is waiting any more) and every socket is reported closed.
   *alive_ = false;
 }
 
@@ -192,54 +133,6 @@ void Resolver::Impl::deliver() {
     fn(std::move(r.result));
     if (!*alive) return;  // the callback destroyed the Resolver
   }
-}
-
-void Resolver::Impl::on_sock_state(ares_socket_t fd, bool readable, bool writable) {
-  if (!readable && !writable) {
-    // c-ares is about to close fd: stop watching it first (and this may be called from
-    // within the poll callback of this very fd, which uv::Poll allows).
-    watches_.erase(fd);
-    return;
-  }
-  auto [it, inserted] = watches_.try_emplace(fd);
-  Watch& w = it->second;
-  if (inserted && w.poll.init(loop_, fd) != 0) {
-    spdlog::warn("resolver: cannot watch DNS socket {}", fd);
-    watches_.erase(it);
-    return;  // the query then ends by c-ares' own timeout
-  }
-  w.events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
-  watch(fd, w);
-}
-
-void Resolver::Impl::watch(ares_socket_t fd, Watch& w) {
-  w.poll.start(w.events, [this, fd](int status, int events) {
-    if (status < 0) {
-      // A pending socket error (libuv reports POLLERR as UV_EBADF and stops the watcher):
-      // as Node does, let c-ares find it by trying to both read and write, then watch the
-      // socket again if c-ares kept it.
-      process(fd, fd);
-      if (auto it = watches_.find(fd); it != watches_.end()) watch(fd, it->second);
-      return;
-    }
-    process((events & UV_READABLE) ? fd : ARES_SOCKET_BAD,
-            (events & UV_WRITABLE) ? fd : ARES_SOCKET_BAD);
-  });
-}
-
-void Resolver::Impl::process(ares_socket_t read_fd, ares_socket_t write_fd) {
-  ares_process_fd(channel_.get(), read_fd, write_fd);
-  arm_timer();
-}
-
-void Resolver::Impl::arm_timer() {
-  timeval tv{};
-  if (ares_timeout(channel_.get(), nullptr, &tv) == nullptr) {
-    timeout_timer_.stop();  // nothing outstanding
-    return;
-  }
-  auto delay = std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
-  timeout_timer_.start(delay, [this] { process(ARES_SOCKET_BAD, ARES_SOCKET_BAD); });
 }
 
 void Resolver::Impl::on_addrinfo(void* arg, int status, int, ares_addrinfo* info) noexcept {
@@ -298,7 +191,8 @@ Resolver::Request Resolver::resolve(const std::string& host, IpVersion version, 
     impl_->post(std::move(weak), std::move(r));
     return req;
   }
-  if (name.empty() || impl_->channel_.get() == nullptr || !impl_->error_.empty()) {
+  if (name.empty() || !impl_->channel_ || impl_->channel_->get() == nullptr ||
+      !impl_->error_.empty()) {
     ResolveResult r;
     r.error = name.empty() ? "empty host name" : impl_->error_;
     impl_->post(std::move(weak), std::move(r));
@@ -312,8 +206,9 @@ Resolver::Request Resolver::resolve(const std::string& host, IpVersion version, 
   // c-ares calls on_addrinfo exactly once (perhaps before returning), which takes the
   // query back into a unique_ptr.
   auto* query = std::make_unique<Impl::Query>(Impl::Query{impl_.get(), weak}).release();
-  ares_getaddrinfo(impl_->channel_.get(), name.c_str(), nullptr, &hints, &Impl::on_addrinfo, query);
-  impl_->arm_timer();
+  ares_getaddrinfo(impl_->channel_->get(), name.c_str(), nullptr, &hints, &Impl::on_addrinfo,
+                   query);
+  impl_->channel_->after_submit();
   return req;
 }
 

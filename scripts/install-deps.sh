@@ -8,7 +8,7 @@ packages="
   libuv1-dev libc-ares-dev libcurl4-openssl-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev catch2 libsystemd-dev
   libssl-dev libpcre2-dev zlib1g-dev
-  iproute2 procps openssl curl nginx-light
+  iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils
 "
 
 missing=""

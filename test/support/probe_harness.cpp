@@ -18,7 +18,10 @@ ResolverOptions loopback_dns(std::uint16_t port, std::chrono::milliseconds timeo
 
 ProbeHarness::ProbeHarness(uv_loop_t* loop, std::uint16_t dns_port,
                            std::chrono::milliseconds dns_timeout)
-    : resolver(loop, loopback_dns(dns_port, dns_timeout)), curl(loop), ctx{loop, resolver, curl} {}
+    : resolver(loop, loopback_dns(dns_port, dns_timeout)),
+      curl(loop),
+      dns(loop),
+      ctx{loop, resolver, curl, dns} {}
 
 std::optional<Result> run_probe(LoopFixture& fixture, Probe& probe,
                                 std::chrono::milliseconds limit) {

@@ -1,6 +1,7 @@
 // A ProbeContext for probe tests, and a way to run one probe to its result.
 #pragma once
 
+#include "ares_channel.h"
 #include "curl_multi.h"
 #include "probe.h"
 #include "resolver.h"
@@ -20,6 +21,7 @@ struct ProbeHarness {
                         std::chrono::milliseconds dns_timeout = std::chrono::seconds(2));
   Resolver resolver;
   CurlMulti curl;
+  DnsChannels dns;
   ProbeContext ctx;
 };
 

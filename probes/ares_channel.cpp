@@ -1,0 +1,252 @@
+#include "ares_channel.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+namespace netmond {
+
+namespace {
+
+void init_library_once() {
+  static std::once_flag once;
+  // ares_library_init is not thread-safe and must precede ares_set_servers* (it returns
+  // ARES_ENOTINITIALIZED otherwise); it is never undone, the process keeps c-ares loaded.
+  std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
+}
+
+// What identifies a server: family, address bytes, port, IPv6 scope id. Not the bytes of
+// sockaddr_storage, whose padding and sin6_flowinfo say nothing about the server.
+using ServerKey = std::tuple<int, std::string, std::uint16_t, std::uint32_t>;
+
+ServerKey server_key(const SockAddr& a) {
+  if (a.family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(a.get());
+    return {AF_INET, std::string(reinterpret_cast<const char*>(&in->sin_addr), sizeof in->sin_addr),
+            a.port(), 0};
+  }
+  if (a.family() == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a.get());
+    return {AF_INET6,
+            std::string(reinterpret_cast<const char*>(&in6->sin6_addr), sizeof in6->sin6_addr),
+            a.port(), in6->sin6_scope_id};
+  }
+  return {a.family(), std::string(), 0, 0};
+}
+
+auto options_key(const AresChannelOptions& o) {
+  std::vector<ServerKey> servers;
+  servers.reserve(o.servers.size());
+  for (const auto& s : o.servers) servers.push_back(server_key(s));
+  return std::tuple(std::move(servers), o.timeout, o.tries, o.flags);
+}
+
+}  // namespace
+
+bool operator==(const AresChannelOptions& a, const AresChannelOptions& b) {
+  return options_key(a) == options_key(b);
+}
+
+bool operator<(const AresChannelOptions& a, const AresChannelOptions& b) {
+  return options_key(a) < options_key(b);
+}
+
+// ---------------------------------------------------------------------------------------
+// AresChannel
+
+AresChannel::AresChannel(uv_loop_t* loop, const AresChannelOptions& options)
+    : loop_(loop), timeout_timer_(loop) {
+  init_library_once();
+  ares_options opts{};
+  opts.flags = options.flags;
+  opts.timeout = static_cast<int>(options.timeout.count());
+  opts.tries = options.tries < 1 ? 1 : options.tries;
+  opts.sock_state_cb = [](void* data, ares_socket_t fd, int readable, int writable) noexcept {
+    static_cast<AresChannel*>(data)->on_sock_state(fd, readable != 0, writable != 0);
+  };
+  opts.sock_state_cb_data = this;
+  int rc = ares_init_options(&channel_, &opts,
+                             ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+                                 ARES_OPT_SOCK_STATE_CB);
+  if (rc != ARES_SUCCESS) {
+    channel_ = nullptr;
+    error_ = std::string("resolver unavailable: ") + ares_strerror(rc);
+    spdlog::error("{}", error_);
+    return;
+  }
+  if (options.servers.empty()) return;
+  // Given as addresses rather than ares_set_servers_ports_csv: no string to build or parse.
+  // The list must be set before any query is outstanding (c-ares answers ARES_ENOTIMP
+  // otherwise), i.e. right after init.
+  std::vector<ares_addr_port_node> nodes(options.servers.size());
+  for (size_t i = 0; i < options.servers.size(); ++i) {
+    const SockAddr& a = options.servers[i];
+    auto& n = nodes[i];
+    n.next = i + 1 < nodes.size() ? &nodes[i + 1] : nullptr;
+    n.family = a.family();
+    n.udp_port = n.tcp_port = a.port();
+    if (a.family() == AF_INET) {
+      std::memcpy(&n.addr.addr4, &reinterpret_cast<const sockaddr_in*>(a.get())->sin_addr,
+                  sizeof n.addr.addr4);
+    } else if (a.family() == AF_INET6) {
+      std::memcpy(&n.addr.addr6, &reinterpret_cast<const sockaddr_in6*>(a.get())->sin6_addr,
+                  sizeof n.addr.addr6);
+    } else {
+      rc = ARES_EBADFAMILY;
+      break;
+    }
+  }
+  if (rc == ARES_SUCCESS) rc = ares_set_servers_ports(channel_, nodes.data());
+  if (rc != ARES_SUCCESS) {
+    error_ = std::string("cannot set DNS servers: ") + ares_strerror(rc);
+    spdlog::error("{}", error_);
+    // Never fall back to the system's servers: a channel without the servers asked for is
+    // no channel. Nothing is outstanding and no socket is open yet.
+    ares_destroy(channel_);
+    channel_ = nullptr;
+  }
+}
+
+AresChannel::~AresChannel() {
+  // Outstanding queries call back with ARES_EDESTRUCTION (ignored, nobody is waiting any
+  // more) and every socket is reported closed, emptying watches_, which is destroyed after
+  // this body.
+  if (channel_ != nullptr) ares_destroy(channel_);
+}
+
+ares_channel AresChannel::get() const { return channel_; }
+
+void AresChannel::on_sock_state(ares_socket_t fd, bool readable, bool writable) {
+  if (!readable && !writable) {
+    // c-ares is about to close fd: stop watching it first (and this may be called from
+    // within the poll callback of this very fd, which uv::Poll allows).
+    watches_.erase(fd);
+    return;
+  }
+  auto [it, inserted] = watches_.try_emplace(fd);
+  Watch& w = it->second;
+  if (inserted && w.poll.init(loop_, fd) != 0) {
+    spdlog::warn("c-ares: cannot watch DNS socket {}", fd);
+    watches_.erase(it);
+    return;  // the query then ends by c-ares' own timeout
+  }
+  w.events = (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0);
+  watch(fd, w);
+}
+
+void AresChannel::watch(ares_socket_t fd, Watch& w) {
+  w.poll.start(w.events, [this, fd](int status, int events) {
+    if (status < 0) {
+      // A pending socket error (libuv reports POLLERR as UV_EBADF and stops the watcher):
+      // as Node does, let c-ares find it by trying to both read and write, then watch the
+      // socket again if c-ares kept it.
+      process(fd, fd);
+      if (auto it = watches_.find(fd); it != watches_.end()) watch(fd, it->second);
+      return;
+    }
+    process((events & UV_READABLE) ? fd : ARES_SOCKET_BAD,
+            (events & UV_WRITABLE) ? fd : ARES_SOCKET_BAD);
+  });
+}
+
+void AresChannel::process(ares_socket_t read_fd, ares_socket_t write_fd) {
+  ares_process_fd(channel_, read_fd, write_fd);
+  after_submit();
+}
+
+void AresChannel::after_submit() {
+  timeval tv{};
+  if (channel_ == nullptr || ares_timeout(channel_, nullptr, &tv) == nullptr) {
+    timeout_timer_.stop();  // nothing outstanding
+    return;
+  }
+  // One-shot, for exactly what c-ares asks (Node's periodic 1 s timer would be too coarse
+  // for short probe timeouts); every process() re-arms it.
+  auto delay = std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+  timeout_timer_.start(delay, [this] { process(ARES_SOCKET_BAD, ARES_SOCKET_BAD); });
+}
+
+// ---------------------------------------------------------------------------------------
+// DnsChannels
+
+namespace {
+
+// Channels waiting for their destruction, and the loop turn that destroys them. Shared
+// with every channel's deleter through a weak pointer: a channel released after its
+// DnsChannels is gone (which the daemon's destruction order avoids) is destroyed at once.
+struct Graveyard {
+  explicit Graveyard(uv_loop_t* loop) : reaper(loop) {}
+
+  void bury(AresChannel* channel) {
+    // Adopted first, so the channel is destroyed even if post() throws.
+    doomed.emplace_back(channel);
+    reaper.post([this] { reap(); });
+  }
+
+  // Destroys every doomed channel. Their queries call back with ARES_EDESTRUCTION, and a
+  // callback may drop another channel: it joins `doomed` and the loop takes it too.
+  void reap() {
+    while (!doomed.empty()) {
+      std::vector<std::unique_ptr<AresChannel>> batch;
+      batch.swap(doomed);
+      batch.clear();
+    }
+  }
+
+  std::vector<std::unique_ptr<AresChannel>> doomed;
+  uv::Deferred reaper;
+};
+
+}  // namespace
+
+struct DnsChannels::Impl {
+  explicit Impl(uv_loop_t* l) : loop(l), graveyard(std::make_shared<Graveyard>(l)) {}
+
+  void prune() {
+    std::erase_if(channels, [](const auto& entry) { return entry.second.expired(); });
+  }
+
+  uv_loop_t* loop;
+  std::map<AresChannelOptions, std::weak_ptr<AresChannel>> channels;
+  std::shared_ptr<Graveyard> graveyard;
+};
+
+DnsChannels::DnsChannels(uv_loop_t* loop) : impl_(std::make_unique<Impl>(loop)) {}
+
+DnsChannels::~DnsChannels() {
+  // Channels released but not yet destroyed go now (their handles close; the loop must run
+  // once more for the close callbacks), then the graveyard with its timer.
+  impl_->graveyard->reap();
+  impl_->graveyard.reset();
+}
+
+std::shared_ptr<AresChannel> DnsChannels::get(const AresChannelOptions& options) {
+  auto it = impl_->channels.find(options);
+  if (it != impl_->channels.end()) {
+    if (auto live = it->second.lock()) return live;
+  }
+  impl_->prune();
+  // The last holder may let go from inside a c-ares callback of this very channel, or while
+  // ares_process_fd is running on it: ares_destroy there would pull the channel from under
+  // c-ares. So the deleter never destroys, it hands the channel to a later loop turn.
+  std::weak_ptr<Graveyard> graveyard = impl_->graveyard;
+  std::shared_ptr<AresChannel> channel(new AresChannel(impl_->loop, options),
+                                       [graveyard](AresChannel* c) {
+                                         if (auto g = graveyard.lock())
+                                           g->bury(c);
+                                         else
+                                           delete c;
+                                       });
+  impl_->channels.insert_or_assign(options, channel);
+  return channel;
+}
+
+std::size_t DnsChannels::size() const {
+  std::size_t live = 0;
+  for (const auto& [options, channel] : impl_->channels) live += channel.expired() ? 0 : 1;
+  return live + impl_->graveyard->doomed.size();
+}
+
+}  // namespace netmond

@@ -1,0 +1,95 @@
+// AresChannel: one c-ares channel driven by the libuv loop, the one piece of code through
+// which netmond talks to c-ares (the Resolver's host lookups and the dns probe's queries).
+//
+// c-ares tells us which sockets to watch (ARES_OPT_SOCK_STATE_CB -> one uv::Poll per
+// socket) and we ask it when to wake up (ares_timeout -> one uv::Timer); every event goes to
+// ares_process_fd(). c-ares reports a socket closed (fd, 0, 0) before it closes it, so the
+// watcher is always closed first. A POLLERR (libuv: status < 0, watcher stopped) is handed
+// to c-ares as readable and writable, as Node does, and the watcher re-armed if c-ares kept
+// the socket.
+//
+// Rules for users: never destroy a channel, nor change its servers, from inside a c-ares
+// callback (DnsChannels defers the destruction of unused channels to a later loop turn);
+// call after_submit() after every ares_* call that queues a query, so the timer is armed.
+#pragma once
+
+#include "base/address.h"
+#include "base/uv.h"
+
+#include <ares.h>
+#include <uv.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+namespace netmond {
+
+struct AresChannelOptions {
+  // Servers as addresses with their ports; empty = the system's (/etc/resolv.conf).
+  std::vector<SockAddr> servers;
+  std::chrono::milliseconds timeout{5000};  // per try (c-ares doubles it each round)
+  int tries = 2;
+  int flags = 0;  // ARES_FLAG_* (e.g. ARES_FLAG_USEVC, ARES_FLAG_IGNTC, ARES_FLAG_NOCHECKRESP)
+};
+// Field by field; a server compares by family, address, port (and IPv6 scope id), never by
+// the bytes of its sockaddr_storage. The order is DnsChannels' key; it means nothing else.
+bool operator==(const AresChannelOptions& a, const AresChannelOptions& b);
+bool operator<(const AresChannelOptions& a, const AresChannelOptions& b);
+
+class AresChannel {
+ public:
+  AresChannel(uv_loop_t* loop, const AresChannelOptions& options);
+  // Outstanding queries are called back with ARES_EDESTRUCTION (callers ignore it).
+  ~AresChannel();
+  AresChannel(const AresChannel&) = delete;
+  AresChannel& operator=(const AresChannel&) = delete;
+
+  // nullptr when the channel could not be created (then error() says why).
+  ares_channel get() const;
+  const std::string& error() const { return error_; }
+  // Arms (or stops) the timeout timer for what c-ares has outstanding.
+  void after_submit();
+
+ private:
+  struct Watch {
+    uv::Poll poll;
+    int events = 0;
+  };
+  void on_sock_state(ares_socket_t fd, bool readable, bool writable);
+  void watch(ares_socket_t fd, Watch& w);
+  void process(ares_socket_t read_fd, ares_socket_t write_fd);
+
+  uv_loop_t* loop_;
+  uv::Timer timeout_timer_;
+  std::string error_;
+  // ares_destroy reports every open socket closed, so the map outlives the channel.
+  std::unordered_map<ares_socket_t, Watch> watches_;
+  ares_channel channel_ = nullptr;
+};
+
+// The dns probes' channels, one per distinct (servers, timeout, tries, flags), shared by
+// every check that asks the same way. A channel lives while a check holds it; when the last
+// holder lets go, it is destroyed on a later loop turn (never inside a c-ares callback).
+// Holders must let go before DnsChannels is destroyed (its destructor destroys the channels
+// still waiting for their turn; one released after it is destroyed at once).
+class DnsChannels {
+ public:
+  explicit DnsChannels(uv_loop_t* loop);
+  ~DnsChannels();
+  DnsChannels(const DnsChannels&) = delete;
+  DnsChannels& operator=(const DnsChannels&) = delete;
+
+  std::shared_ptr<AresChannel> get(const AresChannelOptions& options);
+  std::size_t size() const;  // live channels, for tests
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace netmond
