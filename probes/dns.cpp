@@ -24,7 +24,8 @@ namespace {
 
 constexpr unsigned kMaxTries = 5;
 constexpr std::string_view kDefaultQuery = "example.com";
-constexpr std::array<std::string_view, 5> kFlagNames = {"AA", "TC", "RD", "RA", "AD"};
+// TC is not among them: a truncated UDP answer is always replaced by the TCP one.
+constexpr std::array<std::string_view, 4> kFlagNames = {"AA", "RD", "RA", "AD"};
 
 std::string upper(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -135,7 +136,9 @@ bool parse(Params& p, DnsSpec* out) {
       p.error("expect_rcode",
               fmt::format("'{}' is not an rcode (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...)", s));
   }
-  p.get("min_answers", &out->min_answers, 0, 1000);
+  // Expecting NXDOMAIN (or any error) means expecting no answers, unless said otherwise.
+  if (!p.get("min_answers", &out->min_answers, 0, 1000) && out->expect_rcode != 0)
+    out->min_answers = 0;
   std::vector<std::string> expect;
   parse_string_list(p, "expect", &expect);
   for (const auto& pattern : expect) {
@@ -150,7 +153,7 @@ bool parse(Params& p, DnsSpec* out) {
   for (auto& f : flags) {
     f = upper(f);
     if (std::find(kFlagNames.begin(), kFlagNames.end(), f) == kFlagNames.end())
-      p.error("expect_flags", fmt::format("'{}' is not a flag (AA, TC, RD, RA, AD)", f));
+      p.error("expect_flags", fmt::format("'{}' is not a flag (AA, RD, RA, AD)", f));
   }
   out->expect_flags = flags;
   p.get("tries", &out->tries, 1, kMaxTries);
@@ -170,6 +173,8 @@ std::string server_host(const Endpoint& e, const DnsSpec& s) {
 std::string query_name(const Endpoint& e, const DnsSpec& s) {
   std::string q = s.query;
   if (q.empty()) q = parse_ip(e.host) ? std::string(kDefaultQuery) : e.host;
+  // "a.test." and "a.test" are the same name; "." is the root.
+  while (q.size() > 1 && q.back() == '.') q.pop_back();
   if (s.record_type == static_cast<std::uint16_t>(RrType::PTR))
     if (auto r = reverse_name(q)) return *r;
   return q;
@@ -228,6 +233,8 @@ class DnsProbe final : public Probe {
   void judge(const DnsMessage& m);
   void finish(Status status, std::string message);
   Result make_result(Status status, std::string message) const;
+  std::string timeout_text() const;
+  std::string server_text() const;
 
   uv_loop_t* loop_;
   Resolver& resolver_;
@@ -287,8 +294,10 @@ void DnsProbe::send(bool tcp) {
   over_tcp_ = tcp;
   AresChannelOptions o;
   if (server_address_) o.servers = {*server_address_};
-  o.tries = static_cast<int>(spec_.tries);
-  o.timeout = per_try(timeout_, spec_.tries);
+  // Over TCP c-ares does not resend on the same connection: one try with all the time
+  // there is; over UDP, `tries` datagrams whose doubling timeouts add up to the timeout.
+  o.tries = tcp ? 1 : static_cast<int>(spec_.tries);
+  o.timeout = tcp ? timeout_ : per_try(timeout_, spec_.tries);
   // NOCHECKRESP: SERVFAIL and REFUSED come back as answers instead of "could not contact
   // server"; IGNTC: a truncated UDP answer comes back to us, and we ask again over TCP
   // ourselves, so the result can say which transport answered.
@@ -299,6 +308,11 @@ void DnsProbe::send(bool tcp) {
   std::string wire, error;
   DnsQueryOptions q;
   q.recursion_desired = spec_.recursion;
+  // No EDNS(0): c-ares 1.18 reads at most 512 bytes of a UDP answer unless its own EDNS
+  // flag is on, and that flag makes it rewrite queries and flip the shared channel's
+  // setting on a SERVFAIL. A larger answer comes back truncated (TC) and is asked again
+  // over TCP, as DNS did before EDNS.
+  q.edns_udp_size = 0;
   q.authentic_data = std::find(spec_.expect_flags.begin(), spec_.expect_flags.end(), "AD") !=
                      spec_.expect_flags.end();
   // c-ares puts its own random transaction id into the query.
@@ -326,33 +340,32 @@ void DnsProbe::on_answer(void* arg, int status, int /*timeouts*/, unsigned char*
 void DnsProbe::on_reply(int status, std::string_view wire) {
   pending_.reset();
   if (status == ARES_EDESTRUCTION) return;
-  if (status == ARES_ETIMEOUT)
-    return finish(Status::Timeout, fmt::format("timeout after {} ({} tries)",
-                                               format_duration(timeout_), spec_.tries));
+  if (status == ARES_ETIMEOUT) return finish(Status::Timeout, timeout_text());
+  // c-ares 1.18 reports every failed exchange with the server alike (ICMP port
+  // unreachable, a TCP reset or close, an unreachable network) as ECONNREFUSED.
   if (status == ARES_ECONNREFUSED)
     return finish(Status::Refused,
-                  fmt::format("connection refused by {}",
-                              server_address_ ? server_address_->with_port() : "the DNS server"));
+                  fmt::format("no answer from {}: refused, closed or unreachable", server_text()));
   if (status != ARES_SUCCESS && wire.empty())
     return finish(Status::BadResponse, fmt::format("query failed: {}", ares_strerror(status)));
+  // TC first: a truncated answer may end in the middle of a record.
+  if (!over_tcp_ && wire.size() >= 12 && (static_cast<std::uint8_t>(wire[2]) & 0x02) != 0) {
+    retried_over_tcp_ = true;
+    return send(true);
+  }
   DnsMessage m;
   std::string error;
   if (!parse_dns_message(wire, &m, &error))
     return finish(Status::BadResponse, "malformed response (" + error + ")");
   // (c-ares has matched the transaction id and the question already, and dropped
   // anything else: a spoofed or stray datagram never ends a run.)
-  const std::string expected = query_ + ".";
+  const std::string expected = query_ == "." ? query_ : query_ + ".";
   if (m.question_name.empty() || strcasecmp(m.question_name.c_str(), expected.c_str()) != 0 ||
       m.question_type != spec_.record_type)
     return finish(
         Status::BadResponse,
         fmt::format("response for a different question ({} {}, asked {} {})", m.question_name,
                     rr_type_name(m.question_type), expected, rr_type_name(spec_.record_type)));
-  if (m.tc && !over_tcp_) {
-    // Truncated over UDP: the whole answer over TCP, within the same deadline.
-    retried_over_tcp_ = true;
-    return send(true);
-  }
   answer_ = std::move(m);
   judge(*answer_);
 }
@@ -371,15 +384,13 @@ void DnsProbe::judge(const DnsMessage& m) {
   if (answers.size() < spec_.min_answers) {
     if (answers.empty())
       return finish(Status::Unexpected, fmt::format("no answer for {} IN {}", query_, type));
-    return finish(Status::Unexpected, fmt::format("{} answers for {} IN {}, expected at least {}",
-                                                  answers.size(), query_, type, spec_.min_answers));
+    return finish(
+        Status::Unexpected,
+        fmt::format("{} {} for {} IN {}, expected at least {}", answers.size(),
+                    answers.size() == 1 ? "answer" : "answers", query_, type, spec_.min_answers));
   }
   for (const auto& flag : spec_.expect_flags) {
-    const bool set = flag == "AA"   ? m.aa
-                     : flag == "TC" ? m.tc
-                     : flag == "RD" ? m.rd
-                     : flag == "RA" ? m.ra
-                                    : m.ad;
+    const bool set = flag == "AA" ? m.aa : flag == "RD" ? m.rd : flag == "RA" ? m.ra : m.ad;
     if (!set) return finish(Status::Unexpected, fmt::format("flag {} not set in the answer", flag));
   }
   for (const auto& re : expect_) {
@@ -403,9 +414,20 @@ void DnsProbe::judge(const DnsMessage& m) {
   finish(Status::Ok, fmt::format("{} {}: {}", type, query_, list));
 }
 
+std::string DnsProbe::timeout_text() const {
+  if (over_tcp_) return fmt::format("timeout after {} (over TCP)", format_duration(timeout_));
+  return fmt::format("timeout after {} ({} {})", format_duration(timeout_), spec_.tries,
+                     spec_.tries == 1 ? "try" : "tries");
+}
+
+std::string DnsProbe::server_text() const {
+  if (server_address_) return server_address_->with_port();
+  return server_.empty() ? "system" : host_port(server_, spec_.port);
+}
+
 Result DnsProbe::make_result(Status status, std::string message) const {
   Result r = Result::make(status, std::move(message), uv::now() - started_);
-  r.details["server"] = server_address_ ? server_address_->with_port() : "system";
+  r.details["server"] = server_text();
   if (resolve_time_) r.details["resolve_ms"] = to_ms(*resolve_time_);
   r.details["query"] = query_;
   r.details["type"] = rr_type_name(spec_.record_type);
@@ -455,9 +477,7 @@ Result DnsProbe::expire() {
                                                  format_duration(timeout_), server_));
     r.details["phase"] = "resolve";
   } else {
-    r = make_result(Status::Timeout,
-                    fmt::format("timeout after {} ({} tries{})", format_duration(timeout_),
-                                spec_.tries, over_tcp_ ? " over TCP" : ""));
+    r = make_result(Status::Timeout, timeout_text());
     r.details["phase"] = over_tcp_ ? "tcp" : "udp";
   }
   cancel();
@@ -465,8 +485,9 @@ Result DnsProbe::expire() {
 }
 
 void DnsProbe::cancel() {
-  // The query stays with c-ares (a shared channel cannot cancel one query): its answer finds
-  // no Pending and is dropped; c-ares gives up within the check's timeout by construction.
+  // c-ares 1.18 cannot cancel one query of a shared channel: the query stays with c-ares
+  // (until its own timeout, or until the channel goes when no check holds it) and its
+  // answer finds no Pending and is dropped.
   request_.reset();
   pending_.reset();
   channel_.reset();

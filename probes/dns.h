@@ -8,6 +8,7 @@
 //   malformed response              -> BadResponse, "malformed response (compression loop
 //                                      at offset 12)"
 //   silence                         -> Timeout, "timeout after 5s (3 tries)"
+//   refused / closed / unreachable  -> Refused, "no answer from 192.0.2.1:53: refused, ..."
 // A UDP answer with TC set is asked again over TCP (protocol: udp); protocol: tcp always
 // uses TCP.
 #pragma once
@@ -37,7 +38,7 @@ struct DnsSpec {
   unsigned min_answers = 1;
   std::vector<std::string> expect;        // PCRE2 patterns, each must match an answer's data
   bool recursion = true;                  // RD
-  std::vector<std::string> expect_flags;  // "AA", "AD", "RA", "TC", "CD"
+  std::vector<std::string> expect_flags;  // "AA", "AD", "RA", "RD"
   unsigned tries = 3;                     // c-ares tries within the timeout
   bool operator==(const DnsSpec&) const = default;
   std::string name_suffix() const;  // "dns/A"

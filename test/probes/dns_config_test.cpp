@@ -141,8 +141,8 @@ servers:
             "t.yaml:7:19: servers[0].services[0].protocol: 'sctp' is not one of: udp, tcp",
             "t.yaml:8:17: servers[0].services[0].expect: bad regular expression /(x/: missing "
             "closing parenthesis at offset 2",
-            "t.yaml:9:23: servers[0].services[0].expect_flags: 'ZZ' is not a flag (AA, TC, RD, "
-            "RA, AD)",
+            "t.yaml:9:23: servers[0].services[0].expect_flags: 'ZZ' is not a flag (AA, RD, RA, "
+            "AD)",
             "t.yaml:10:16: servers[0].services[0].query: 'a..b' is not a valid domain name: "
             "empty label in the name",
             "t.yaml:11:16: servers[0].services[0].tries: 9 is out of range (1..5)",
