@@ -67,9 +67,9 @@ AresChannel::AresChannel(uv_loop_t* loop, const AresChannelOptions& options)
     static_cast<AresChannel*>(data)->on_sock_state(fd, readable != 0, writable != 0);
   };
   opts.sock_state_cb_data = this;
-  int rc = ares_init_options(&channel_, &opts,
-                             ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
-                                 ARES_OPT_SOCK_STATE_CB);
+  int rc = ares_init_options(
+      &channel_, &opts,
+      ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB);
   if (rc != ARES_SUCCESS) {
     channel_ = nullptr;
     error_ = std::string("resolver unavailable: ") + ares_strerror(rc);

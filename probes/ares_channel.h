@@ -34,7 +34,10 @@ struct AresChannelOptions {
   std::vector<SockAddr> servers;
   std::chrono::milliseconds timeout{5000};  // per try (c-ares doubles it each round)
   int tries = 2;
-  int flags = 0;  // ARES_FLAG_* (e.g. ARES_FLAG_USEVC, ARES_FLAG_IGNTC, ARES_FLAG_NOCHECKRESP)
+  // ARES_FLAG_* (e.g. ARES_FLAG_USEVC, ARES_FLAG_IGNTC, ARES_FLAG_NOCHECKRESP). Queries that
+  // carry their own EDNS(0) OPT (ares_send) need ARES_FLAG_EDNS too: without it c-ares 1.18.1
+  // cuts every UDP answer to 512 bytes (with it, to its default EDNS size, 1280).
+  int flags = 0;
 };
 // Field by field; a server compares by family, address, port (and IPv6 scope id), never by
 // the bytes of its sockaddr_storage. The order is DnsChannels' key; it means nothing else.

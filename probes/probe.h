@@ -55,7 +55,7 @@ struct Endpoint {
 struct ProbeContext {
   uv_loop_t* loop;
   Resolver& resolver;
-  CurlMulti& curl;  // the one libcurl multi handle (http, https)
+  CurlMulti& curl;   // the one libcurl multi handle (http, https)
   DnsChannels& dns;  // the dns probes' c-ares channels, shared per server and options
 };
 

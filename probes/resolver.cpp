@@ -88,8 +88,7 @@ struct Resolver::Impl {
   std::optional<AresChannel> channel_;
 };
 
-Resolver::Impl::Impl(uv_loop_t* loop, const ResolverOptions& options)
-    : delivery_(loop) {
+Resolver::Impl::Impl(uv_loop_t* loop, const ResolverOptions& options) : delivery_(loop) {
   AresChannelOptions channel;
   channel.timeout = options.timeout;
   channel.tries = options.tries;
