@@ -1,4 +1,5 @@
 #include "config.h"
+#include "support/config_text.h"
 #include "udp_echo.h"
 
 #include <unistd.h>
@@ -17,21 +18,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Parsed {
-  std::optional<Config> config;
-  std::vector<std::string> errors;  // formatted: "t.yaml:LINE:COL: path: message"
-};
-
-// The YAML in these tests starts on the line after R"( so that line 1 is the first line
-// written; one leading newline is dropped.
-Parsed parse(std::string yaml) {
-  if (!yaml.empty() && yaml.front() == '\n') yaml.erase(0, 1);
-  std::vector<Diagnostic> diags;
-  Parsed p;
-  p.config = parse_config(yaml, "t.yaml", &diags);
-  for (const auto& d : diags) p.errors.push_back(d.format());
-  return p;
-}
+using Parsed = test::ConfigText;  // formatted errors: "t.yaml:LINE:COL: path: message"
+Parsed parse(std::string yaml) { return test::parse_config_text(std::move(yaml)); }
 
 // Parses YAML that must be valid; fails the test with the diagnostics otherwise.
 Config good(const std::string& yaml) {

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "dns.h"
 #include "dns_message.h"
+#include "support/config_text.h"
 
 #include <catch2/catch.hpp>
 
@@ -15,19 +16,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Loaded {
-  std::optional<Config> config;
-  std::vector<std::string> errors;
-};
-
-Loaded load(std::string yaml) {
-  if (!yaml.empty() && yaml.front() == '\n') yaml.erase(0, 1);
-  std::vector<Diagnostic> diags;
-  Loaded l;
-  l.config = parse_config(yaml, "t.yaml", &diags);
-  for (const auto& d : diags) l.errors.push_back(d.format());
-  return l;
-}
+using Loaded = test::ConfigText;
+Loaded load(std::string yaml) { return test::parse_config_text(std::move(yaml)); }
 
 std::vector<std::string> names(const Config& c) {
   std::vector<std::string> out;

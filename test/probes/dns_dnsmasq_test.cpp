@@ -4,6 +4,7 @@
 #include "dns.h"
 
 #include "dns_message.h"
+#include "support/dns_spec.h"
 #include "support/dnsmasq.h"
 #include "support/loop.h"
 #include "support/probe_harness.h"
@@ -25,13 +26,7 @@ using netmond::test::ProbeHarness;
 namespace {
 
 DnsSpec dns_spec(const Dnsmasq& d, std::string_view query, RrType type) {
-  DnsSpec spec;
-  spec.server = "127.0.0.1";
-  spec.port = d.port();
-  spec.query = std::string(query);
-  spec.record_type = static_cast<std::uint16_t>(type);
-  spec.record_types = {spec.record_type};
-  return spec;
+  return test::loopback_dns_spec(d.port(), query, type);
 }
 
 std::unique_ptr<Probe> dns_probe(ProbeHarness& h, const DnsSpec& spec) {

@@ -5,6 +5,7 @@
 #include "base/uv.h"
 #include "dns_message.h"
 #include "support/dns_fakes.h"
+#include "support/dns_spec.h"
 #include "support/loop.h"
 #include "support/probe_harness.h"
 
@@ -27,13 +28,7 @@ namespace {
 constexpr std::string_view kName = "fake.test";
 
 DnsSpec dns_spec(const FakeDnsServer& fake, RrType type = RrType::A) {
-  DnsSpec spec;
-  spec.server = "127.0.0.1";
-  spec.port = fake.port();
-  spec.query = std::string(kName);
-  spec.record_type = static_cast<std::uint16_t>(type);
-  spec.record_types = {spec.record_type};
-  return spec;
+  return test::loopback_dns_spec(fake.port(), kName, type);
 }
 
 std::unique_ptr<Probe> dns_probe(ProbeHarness& h, const DnsSpec& spec) {
