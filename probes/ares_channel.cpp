@@ -1,5 +1,7 @@
 #include "ares_channel.h"
 
+#include <arpa/inet.h>
+
 #include <spdlog/spdlog.h>
 
 #include <cstring>
@@ -40,7 +42,8 @@ auto options_key(const AresChannelOptions& o) {
   std::vector<ServerKey> servers;
   servers.reserve(o.servers.size());
   for (const auto& s : o.servers) servers.push_back(server_key(s));
-  return std::tuple(std::move(servers), o.timeout, o.tries, o.flags);
+  return std::tuple(std::move(servers), o.timeout, o.tries, o.flags,
+                    o.local ? server_key(*o.local) : ServerKey{}, o.device);
 }
 
 }  // namespace
@@ -76,6 +79,17 @@ AresChannel::AresChannel(uv_loop_t* loop, const AresChannelOptions& options)
     spdlog::error("{}", error_);
     return;
   }
+  if (options.local && options.local->family() == AF_INET) {
+    // c-ares takes the IPv4 address in host byte order.
+    ares_set_local_ip4(
+        channel_,
+        ntohl(reinterpret_cast<const sockaddr_in*>(options.local->get())->sin_addr.s_addr));
+  } else if (options.local && options.local->family() == AF_INET6) {
+    ares_set_local_ip6(
+        channel_, reinterpret_cast<const unsigned char*>(
+                      &reinterpret_cast<const sockaddr_in6*>(options.local->get())->sin6_addr));
+  }
+  if (!options.device.empty()) ares_set_local_dev(channel_, options.device.c_str());
   if (options.servers.empty()) return;
   // Given as addresses rather than ares_set_servers_ports_csv: no string to build or parse.
   // The list must be set before any query is outstanding (c-ares answers ARES_ENOTIMP

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -38,6 +39,10 @@ struct AresChannelOptions {
   // carry their own EDNS(0) OPT (ares_send) need ARES_FLAG_EDNS too: without it c-ares 1.18.1
   // cuts every UDP answer to 512 bytes (with it, to its default EDNS size, 1280).
   int flags = 0;
+  // Where queries leave from: the check's source_address and interface (c-ares binds every
+  // socket of the channel to them). Unset / "" = the kernel chooses.
+  std::optional<SockAddr> local;
+  std::string device;
 };
 // Field by field; a server compares by family, address, port (and IPv6 scope id), never by
 // the bytes of its sockaddr_storage. The order is DnsChannels' key; it means nothing else.

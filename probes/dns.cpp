@@ -301,6 +301,9 @@ void DnsProbe::send(bool tcp) {
   // NOCHECKRESP: SERVFAIL and REFUSED come back as answers instead of "could not contact
   // server"; IGNTC: a truncated UDP answer comes back to us, and we ask again over TCP
   // ourselves, so the result can say which transport answered.
+  // source_address and interface, as every probe applies them.
+  if (!endpoint_.source_address.empty()) o.local = parse_ip(endpoint_.source_address);
+  o.device = endpoint_.interface;
   o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_IGNTC | (tcp ? ARES_FLAG_USEVC : 0);
   channel_ = channels_.get(o);
   if (channel_->get() == nullptr)

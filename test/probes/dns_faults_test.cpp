@@ -6,6 +6,7 @@
 #include "dns_message.h"
 #include "support/dns_fakes.h"
 #include "support/dns_spec.h"
+#include "support/peers.h"
 #include "support/loop.h"
 #include "support/probe_harness.h"
 
@@ -426,6 +427,28 @@ TEST_CASE("dns fake: several records and an expect pattern", "[dns]") {
     r = run(fixture, *mismatch);
     CHECK(r.status == Status::Unexpected);
     CHECK_THAT(r.message, Catch::StartsWith("answer 192.0.2.7 did not match expect"));
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
+TEST_CASE("dns: source_address and interface bind the query's socket", "[dns]") {
+  LoopFixture fixture;
+  {
+    // A bare UDP peer that answers NXDOMAIN and remembers who asked.
+    test::UdpPeer peer(fixture.loop(), "127.0.0.1", [](std::string_view query) {
+      return test::nxdomain_reply(query);
+    });
+    ProbeHarness h(fixture.loop());
+    Endpoint e = test::endpoint("127.0.0.1");
+    e.source_address = "127.0.0.2";
+    e.interface = "lo";
+    auto probe = make_probe(h.ctx, e, test::loopback_dns_spec(peer.port(), kName, RrType::A));
+    Result r = run(fixture, *probe);
+    INFO(r.message);
+    CHECK(r.status == Status::Unexpected);
+    CHECK(r.message == "NXDOMAIN");
+    REQUIRE(peer.last_sender());
+    CHECK(peer.last_sender()->ip() == "127.0.0.2");
   }
   REQUIRE(fixture.finish() == 0);
 }
