@@ -61,12 +61,17 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# bench_free_udp_port: prints a UDP port in 20000..59999 that nothing on this
-# host is bound to right now. (A race with another process is possible; the
-# benchmark notices when its server fails to answer.)
-bench_free_udp_port() {
-  local used port i
-  used=$(ss -Hlnu 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}')
+# bench_free_port udp|tcp: prints a port in 20000..59999 that nothing on this host
+# is bound to (udp) or listens on (tcp) right now. (A race with another process is
+# possible; the benchmark notices when its server fails to answer.)
+bench_free_port() {
+  local proto=$1 flag used port i
+  case $proto in
+    udp) flag=-Hlnu ;;
+    tcp) flag=-Hlnt ;;
+    *) bench_die "bench_free_port: udp or tcp, not '$proto'" ;;
+  esac
+  used=$(ss "$flag" 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}')
   for ((i = 0; i < 100; i++)); do
     port=$((20000 + RANDOM % 40000))
     grep -qx "$port" <<<"$used" || {
@@ -74,7 +79,7 @@ bench_free_udp_port() {
       return 0
     }
   done
-  bench_die "no free UDP port found"
+  bench_die "no free ${proto^^} port found"
 }
 
 # bench_cpu_ns PID: CPU time (user+system, all threads) the process has used, in

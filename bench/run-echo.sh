@@ -118,7 +118,7 @@ run_one() {
   # A second attempt on another port covers a port taken between the check and
   # the bind.
   for attempt in 1 2; do
-    port=$(bench_free_udp_port)
+    port=$(bench_free_port udp)
     bench_start pid "$log" "${server_pin[@]}" "$@" --listen "127.0.0.1:$port"
     wait_echo "$pid" "127.0.0.1:$port" 2>>"$log" && break
     bench_stop "$pid" || true

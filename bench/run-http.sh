@@ -96,20 +96,6 @@ rm -f "$out"/logs/http-*
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/netmond-bench-http.XXXXXX")
 trap 'bench_cleanup; rm -rf "$tmp"' EXIT
 
-# free_tcp_port: a TCP port in 20000..59999 nothing listens on right now.
-free_tcp_port() {
-  local used port i
-  used=$(ss -Hlnt 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}')
-  for ((i = 0; i < 100; i++)); do
-    port=$((20000 + RANDOM % 40000))
-    grep -qx "$port" <<<"$used" || {
-      echo "$port"
-      return 0
-    }
-  done
-  bench_die "no free TCP port found"
-}
-
 calc() { awk "BEGIN { printf \"$1\", ($2) }"; }
 
 # ---- nginx -------------------------------------------------------------------------------
@@ -156,7 +142,7 @@ EOF
 }
 nginx_pid=
 for attempt in 1 2; do
-  port=$(free_tcp_port)
+  port=$(bench_free_port tcp)
   : >"$nginx_log"
   start_nginx "$port" && break
   bench_stop "$nginx_pid" || true

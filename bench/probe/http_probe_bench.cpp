@@ -71,7 +71,9 @@ void usage(std::FILE* f) {
 }
 
 long long cpu_us(const rusage& r, bool user, bool sys) {
-  auto us = [](const timeval& tv) { return static_cast<long long>(tv.tv_sec) * 1000000 + tv.tv_usec; };
+  auto us = [](const timeval& tv) {
+    return static_cast<long long>(tv.tv_sec) * 1000000 + tv.tv_usec;
+  };
   return (user ? us(r.ru_utime) : 0) + (sys ? us(r.ru_stime) : 0);
 }
 
@@ -98,7 +100,8 @@ struct Slot {
 
 class Bench {
  public:
-  Bench(uv_loop_t* loop, ProbeContext& ctx, const Options& o) : loop_(loop), opts_(o), limit_(loop) {
+  Bench(uv_loop_t* loop, ProbeContext& ctx, const Options& o)
+      : loop_(loop), opts_(o), limit_(loop) {
     Endpoint e;
     e.host = host_of(o.url);
     e.address = o.url;
@@ -139,11 +142,10 @@ class Bench {
       Result r = s.probe->expire();
       finish(s, std::move(r));
     });
-    s.probe->start(std::chrono::milliseconds(opts_.timeout_ms),
-                   [this, &s](Result r) {
-                     s.deadline.stop();
-                     finish(s, std::move(r));
-                   });
+    s.probe->start(std::chrono::milliseconds(opts_.timeout_ms), [this, &s](Result r) {
+      s.deadline.stop();
+      finish(s, std::move(r));
+    });
   }
 
   void finish(Slot& s, Result r) {
@@ -278,11 +280,13 @@ int main(int argc, char** argv) {
       "RESULT runs=%ld ok=%ld failed=%ld incomplete=%ld wall_s=%.6f runs_per_s=%.1f cpu_us=%lld "
       "user_us=%lld sys_us=%lld cpu_us_per_run=%.3f startup_cpu_us=%lld setup_cpu_us=%lld "
       "latency_p50_us=%.1f latency_p99_us=%.1f maxrss_kib=%ld concurrency=%d keepalive=%d\n",
-      o.runs, ok, failed, o.runs - ended, wall_s, wall_s > 0 ? static_cast<double>(ended) / wall_s : 0.0,
-      user + sys, user, sys, ended > 0 ? static_cast<double>(user + sys) / static_cast<double>(ended) : 0.0,
-      cpu_us(at_main, true, true), cpu_us(at_start, true, true) - cpu_us(at_main, true, true), p50, p99,
-      at_end.ru_maxrss, o.concurrency, o.keepalive ? 1 : 0);
-  if (close_rc != 0) std::fputs("http_probe_bench: uv_loop_close: a handle was left open\n", stderr);
+      o.runs, ok, failed, o.runs - ended, wall_s,
+      wall_s > 0 ? static_cast<double>(ended) / wall_s : 0.0, user + sys, user, sys,
+      ended > 0 ? static_cast<double>(user + sys) / static_cast<double>(ended) : 0.0,
+      cpu_us(at_main, true, true), cpu_us(at_start, true, true) - cpu_us(at_main, true, true), p50,
+      p99, at_end.ru_maxrss, o.concurrency, o.keepalive ? 1 : 0);
+  if (close_rc != 0)
+    std::fputs("http_probe_bench: uv_loop_close: a handle was left open\n", stderr);
   if (wall_limited) return 1;
   return (ok == o.runs && close_rc == 0) ? 0 : 1;
 }

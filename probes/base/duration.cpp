@@ -9,7 +9,7 @@
 namespace netmond {
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text,
-                                                       std::chrono::milliseconds max) {
+                                                        std::chrono::milliseconds max) {
   auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
   while (!text.empty() && space(text.front())) text.remove_prefix(1);
   while (!text.empty() && space(text.back())) text.remove_suffix(1);

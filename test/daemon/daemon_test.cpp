@@ -250,8 +250,9 @@ TEST_CASE("HTTP transfers in flight end cleanly on SIGHUP and SIGTERM", "[daemon
   TcpListener silent_a("127.0.0.1");
   TcpListener silent_b("127.0.0.1");
   auto http_check = [](const TcpListener& l, const std::string& name) {
-    return "      - {type: http, name: " + name + ", url: \"http://127.0.0.1:" +
-           std::to_string(l.port()) + "/\", interval: 1s, timeout: 900ms}\n";
+    return "      - {type: http, name: " + name +
+           ", url: \"http://127.0.0.1:" + std::to_string(l.port()) +
+           "/\", interval: 1s, timeout: 900ms}\n";
   };
   const std::string head =
       "servers:\n"

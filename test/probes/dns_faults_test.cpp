@@ -6,8 +6,8 @@
 #include "dns_message.h"
 #include "support/dns_fakes.h"
 #include "support/dns_spec.h"
-#include "support/peers.h"
 #include "support/loop.h"
+#include "support/peers.h"
 #include "support/probe_harness.h"
 
 #include <catch2/catch.hpp>
@@ -435,9 +435,8 @@ TEST_CASE("dns: source_address and interface bind the query's socket", "[dns]") 
   LoopFixture fixture;
   {
     // A bare UDP peer that answers NXDOMAIN and remembers who asked.
-    test::UdpPeer peer(fixture.loop(), "127.0.0.1", [](std::string_view query) {
-      return test::nxdomain_reply(query);
-    });
+    test::UdpPeer peer(fixture.loop(), "127.0.0.1",
+                       [](std::string_view query) { return test::nxdomain_reply(query); });
     ProbeHarness h(fixture.loop());
     Endpoint e = test::endpoint("127.0.0.1");
     e.source_address = "127.0.0.2";
