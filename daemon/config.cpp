@@ -121,26 +121,6 @@ std::string choice_name(IpChoice c) {
   }
 }
 
-// Hostnames as resolvers accept them: dot-separated labels of letters, digits, '-' and '_'
-// (seen in SRV-style and internal names), 1..63 characters each. A last label made only of
-// digits is rejected so that a mistyped IPv4 address ("8.8.8.300") is not taken as a name.
-bool valid_hostname(std::string_view h) {
-  if (!h.empty() && h.back() == '.') h.remove_suffix(1);
-  if (h.empty() || h.size() > 253) return false;
-  std::string_view label;
-  while (true) {
-    auto dot = h.find('.');
-    label = h.substr(0, dot);
-    if (label.empty() || label.size() > 63) return false;
-    for (char c : label)
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-    if (dot == std::string_view::npos) break;
-    h.remove_prefix(dot + 1);
-  }
-  return !std::all_of(label.begin(), label.end(),
-                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-}
-
 struct Server {
   std::string prefix;  // for derived check names: the server's name, else its address
   std::string host;
@@ -494,7 +474,9 @@ class Loader {
       if (remember_name(c.name, name_mark, name_path, explicit_name.empty()))
         out->checks.push_back(c);
     };
-    switch (m.ip_version) {
+    IpChoice ip = m.ip_version;
+    if (ip == IpChoice::Both && !uses_ip_version(c.endpoint, c.spec)) ip = IpChoice::Any;
+    switch (ip) {
       case IpChoice::Both:
         add(base + "/v4", IpVersion::V4);
         add(base + "/v6", IpVersion::V6);

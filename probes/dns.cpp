@@ -1,6 +1,7 @@
 #include "dns.h"
 
 #include "ares_channel.h"
+#include "base/address.h"
 #include "base/duration.h"
 #include "dns_message.h"
 #include "network_probe.h"
@@ -111,10 +112,17 @@ std::vector<DnsSpec> DnsSpec::expand() const {
 bool parse(Params& p, DnsSpec* out) {
   std::string s;
   if (p.get("server", &s)) {
+    HostPortText hp;
     if (s.empty())
       p.error("server", "server is empty");
-    else
+    else if (parse_ip(s) || valid_hostname(s))
       out->server = s;
+    else if (split_host_port(s, &hp) == SplitError::None && hp.port && !hp.port->empty() &&
+             hp.port->find_first_not_of("0123456789") == std::string_view::npos &&
+             (parse_ip(hp.host) || valid_hostname(hp.host)))
+      p.error("server", fmt::format("'{}': give the port in 'port', not in 'server'", s));
+    else
+      p.error("server", fmt::format("'{}' is not an IP address or a hostname", s));
   }
   p.get_port("port", &out->port);
   if (p.get_choice("protocol", {"udp", "tcp"}, &s)) out->tcp = s == "tcp";
@@ -181,6 +189,8 @@ std::string query_name(const Endpoint& e, const DnsSpec& s) {
 }
 
 }  // namespace
+
+bool DnsSpec::uses_ip_version(const Endpoint& e) const { return !server_host(e, *this).empty(); }
 
 std::string describe_target(const Endpoint& e, const DnsSpec& s) {
   const std::string server = server_host(e, s);

@@ -46,6 +46,9 @@ struct DnsSpec {
   std::string expansion_name() const;
   // One spec per record type, each with record_type set (the config loader's expansion).
   std::vector<DnsSpec> expand() const;
+  // Whether ip_version changes anything: it picks the family used to reach `server`; a
+  // check that asks the system's resolvers has no server of its own to pick for.
+  bool uses_ip_version(const Endpoint& e) const;
 };
 
 bool parse(Params& p, DnsSpec* out);

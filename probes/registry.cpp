@@ -113,6 +113,17 @@ std::vector<Expanded> expand(const ProbeSpec& spec) {
       spec);
 }
 
+bool uses_ip_version(const Endpoint& e, const ProbeSpec& spec) {
+  return std::visit(
+      [&](const auto& s) {
+        if constexpr (requires { s.uses_ip_version(e); })
+          return s.uses_ip_version(e);
+        else
+          return true;
+      },
+      spec);
+}
+
 std::unique_ptr<Probe> make_probe(ProbeContext& ctx, const Endpoint& e, const ProbeSpec& spec) {
   return std::visit([&](const auto& s) { return make_probe(ctx, e, s); }, spec);
 }

@@ -46,6 +46,9 @@ struct Expanded {
   std::string name_part;
 };
 std::vector<Expanded> expand(const ProbeSpec& spec);
+// Whether the endpoint's ip_version changes what the check does (false for a dns check that
+// asks the system's resolvers): ip_version both then makes one check, not two identical ones.
+bool uses_ip_version(const Endpoint& e, const ProbeSpec& spec);
 std::unique_ptr<Probe> make_probe(ProbeContext& ctx, const Endpoint& e, const ProbeSpec& spec);
 
 }  // namespace netmond

@@ -8,7 +8,8 @@ packages="
   libuv1-dev libc-ares-dev libcurl4-openssl-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev catch2 libsystemd-dev
   libssl-dev libpcre2-dev zlib1g-dev
-  iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils
+  iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils chrony
+  iputils-ping fping
 "
 
 missing=""
@@ -27,10 +28,11 @@ fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-# nginx-light is a test peer (test/support/nginx.*), started by the tests on loopback high
-# ports; its package would start a system nginx on port 80. A policy-rc.d that forbids
-# starting services (exit 101, see invoke-rc.d(8)) keeps it stopped, unless the machine
-# already has its own policy.
+# nginx-light and chrony are test peers (test/support/nginx.*, chronyd), started by the
+# tests on loopback high ports; their packages would start a system nginx on port 80 and a
+# system chronyd. A policy-rc.d that forbids starting services (exit 101, see
+# invoke-rc.d(8)) keeps them stopped, unless the machine already has its own policy.
+# iputils-ping and fping are what `make bench` compares the icmp probe with.
 policy=/usr/sbin/policy-rc.d
 own_policy=""
 if [ ! -e "$policy" ]; then

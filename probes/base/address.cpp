@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace netmond {
@@ -94,6 +96,26 @@ std::string host_of(std::string_view address) {
         rest.substr(1, close == std::string_view::npos ? rest.size() - 1 : close - 1));
   }
   return std::string(rest.substr(0, rest.find(':')));
+}
+
+// Hostnames as resolvers accept them: dot-separated labels of letters, digits, '-' and '_'
+// (seen in SRV-style and internal names), 1..63 characters each. A last label made only of
+// digits is rejected so that a mistyped IPv4 address ("8.8.8.300") is not taken as a name.
+bool valid_hostname(std::string_view h) {
+  if (!h.empty() && h.back() == '.') h.remove_suffix(1);
+  if (h.empty() || h.size() > 253) return false;
+  std::string_view label;
+  while (true) {
+    auto dot = h.find('.');
+    label = h.substr(0, dot);
+    if (label.empty() || label.size() > 63) return false;
+    for (char c : label)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+    if (dot == std::string_view::npos) break;
+    h.remove_prefix(dot + 1);
+  }
+  return !std::all_of(label.begin(), label.end(),
+                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
 }  // namespace netmond

@@ -45,4 +45,8 @@ SplitError split_host_port(std::string_view text, HostPortText* out);
 // unchanged when it is not a URL.
 std::string host_of(std::string_view address);
 
+// A hostname as resolvers accept it (letters, digits, '-', '_'; labels of 1..63; not ending
+// in an all-digit label, so "8.8.8.300" is not a name).
+bool valid_hostname(std::string_view h);
+
 }  // namespace netmond

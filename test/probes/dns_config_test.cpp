@@ -138,3 +138,48 @@ servers:
             "t.yaml:11:16: servers[0].services[0].tries: 9 is out of range (1..5)",
         });
 }
+
+TEST_CASE("dns: server is an IP address or a hostname, its port goes in 'port'", "[dns][config]") {
+  Loaded l = load(R"(
+servers:
+  - address: 127.0.0.1
+    services:
+      - {type: dns, name: a, server: "127.0.0.1:5353"}
+      - {type: dns, name: b, server: "[::1]:53"}
+      - {type: dns, name: c, server: "ns1.example.net:53"}
+      - {type: dns, name: d, server: "udp://8.8.8.8"}
+      - {type: dns, name: e, server: ns1.example.net.}
+      - {type: dns, name: f, server: "::1"}
+)");
+  CHECK_FALSE(l.config);
+  CHECK(l.errors ==
+        std::vector<std::string>{
+            "t.yaml:4:38: servers[0].services[0].server: '127.0.0.1:5353': give the port in "
+            "'port', not in 'server'",
+            "t.yaml:5:38: servers[0].services[1].server: '[::1]:53': give the port in 'port', "
+            "not in 'server'",
+            "t.yaml:6:38: servers[0].services[2].server: 'ns1.example.net:53': give the port in "
+            "'port', not in 'server'",
+            "t.yaml:7:38: servers[0].services[3].server: 'udp://8.8.8.8' is not an IP address "
+            "or a hostname",
+        });
+}
+
+TEST_CASE("dns: ip_version both makes two checks only when it picks the server's family",
+          "[dns][config]") {
+  Loaded l = load(R"(
+servers:
+  - address: example.test
+    ip_version: both
+    services:
+      - {type: dns, name: system}
+      - {type: dns, name: own, server: ns.example.test}
+)");
+  INFO((l.errors.empty() ? "" : l.errors[0]));
+  REQUIRE(l.errors.empty());
+  // Asking the system's resolvers, v4 and v6 would be the same check twice.
+  CHECK(names(*l.config) == std::vector<std::string>{"system/A", "own/A/v4", "own/A/v6"});
+  CHECK(l.config->checks[0].endpoint.ip_version == IpVersion::Any);
+  CHECK(l.config->checks[1].endpoint.ip_version == IpVersion::V4);
+  CHECK(l.config->checks[2].endpoint.ip_version == IpVersion::V6);
+}
