@@ -3,6 +3,7 @@
 #include "ares_channel.h"
 #include "base/address.h"
 #include "base/duration.h"
+#include "base/random.h"
 #include "dns_message.h"
 #include "network_probe.h"
 #include "regex.h"
@@ -254,6 +255,15 @@ class DnsProbe final : public Probe {
   const std::string server_;
   const std::string query_;
   std::vector<Regex> expect_;
+  // The channels this check used last, over UDP [0] and TCP [1], kept between runs: a run
+  // whose options are unchanged reuses its channel instead of having DnsChannels set up a
+  // new one (a c-ares init reads resolv.conf and opens sockets; 5x the CPU of a query).
+  // They go with the check, and a channel with its last check.
+  struct Kept {
+    AresChannelOptions options;
+    std::shared_ptr<AresChannel> channel;
+  };
+  Kept kept_[2];
 
   // The run in flight.
   DoneFn done_;
@@ -315,7 +325,9 @@ void DnsProbe::send(bool tcp) {
   if (!endpoint_.source_address.empty()) o.local = parse_ip(endpoint_.source_address);
   o.device = endpoint_.interface;
   o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_IGNTC | (tcp ? ARES_FLAG_USEVC : 0);
-  channel_ = channels_.get(o);
+  Kept& kept = kept_[tcp ? 1 : 0];
+  if (!kept.channel || !(kept.options == o)) kept = Kept{o, channels_.get(o)};
+  channel_ = kept.channel;
   if (channel_->get() == nullptr)
     return finish(Status::LocalError, "cannot set up the DNS channel: " + channel_->error());
   std::string wire, error;
@@ -328,8 +340,10 @@ void DnsProbe::send(bool tcp) {
   q.edns_udp_size = 0;
   q.authentic_data = std::find(spec_.expect_flags.begin(), spec_.expect_flags.end(), "AD") !=
                      spec_.expect_flags.end();
-  // c-ares puts its own random transaction id into the query.
-  if (!encode_dns_query(0, query_, spec_.record_type, q, &wire, &error))
+  // c-ares 1.18 sends the transaction id it is given (ares_send keeps the query's bytes):
+  // an unpredictable one, so that an off-path forger must guess it.
+  const auto id = static_cast<std::uint16_t>(random_u64());
+  if (!encode_dns_query(id, query_, spec_.record_type, q, &wire, &error))
     return finish(Status::LocalError, fmt::format("cannot ask for '{}': {}", query_, error));
   pending_ = std::make_shared<Pending>(Pending{this});
   // c-ares owns a heap copy of the weak pointer until its callback, which frees it.
@@ -499,8 +513,8 @@ Result DnsProbe::expire() {
 
 void DnsProbe::cancel() {
   // c-ares 1.18 cannot cancel one query of a shared channel: the query stays with c-ares
-  // (until its own timeout, or until the channel goes when no check holds it) and its
-  // answer finds no Pending and is dropped.
+  // (until its own timeout, which the check's timeout bounds, or until the channel goes
+  // when no check holds it) and its answer finds no Pending and is dropped.
   request_.reset();
   pending_.reset();
   channel_.reset();

@@ -1,6 +1,7 @@
 #include "udp_echo.h"
 
 #include "base/duration.h"
+#include "base/random.h"
 #include "network_probe.h"
 
 #include <fmt/format.h>
@@ -11,7 +12,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <random>
 #include <utility>
 
 namespace netmond {
@@ -31,11 +31,6 @@ bool parse_hex(std::string_view text, T* out) {
   if (ec != std::errc() || end != text.data() + text.size()) return false;
   // from_chars accepts upper case; the trailer is written in lower case only.
   return std::none_of(text.begin(), text.end(), [](char c) { return c >= 'A' && c <= 'F'; });
-}
-
-std::uint64_t random_nonce() {
-  std::random_device rd;
-  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
 std::optional<std::size_t> first_difference(std::string_view a, std::string_view b) {
@@ -299,7 +294,7 @@ int EchoExchange::start(const SockAddr& target, EchoExchangeOptions options, Eve
   stream_front_.clear();
   stream_matched_ = 0;
   failed_step_ = Step::None;
-  nonce_ = random_nonce();
+  nonce_ = random_u64();
   request_size_ = echo_request_size(options_.message, options_.size);
 
   int rc = 0;

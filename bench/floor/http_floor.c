@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_CONCURRENCY 1024
 #define BUF_SIZE 16384
 
@@ -45,36 +47,6 @@ struct conn {
   size_t got;    /* response bytes so far */
   char head[16]; /* the first bytes of the response */
 };
-
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) {
-  (void)sig;
-  stop_requested = 1;
-}
-
-static int parse_addr(const char *text, struct sockaddr_in *out) {
-  char host[64];
-  const char *colon = strrchr(text, ':');
-  if (colon == NULL || (size_t)(colon - text) >= sizeof host) return -1;
-  memcpy(host, text, (size_t)(colon - text));
-  host[colon - text] = '\0';
-  char *end = NULL;
-  long port = strtol(colon + 1, &end, 10);
-  if (*end != '\0' || port <= 0 || port > 65535) return -1;
-  memset(out, 0, sizeof *out);
-  out->sin_family = AF_INET;
-  out->sin_port = htons((unsigned short)port);
-  if (inet_pton(AF_INET, host, &out->sin_addr) != 1) return -1;
-  return 0;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long long tv_us(struct timeval tv) { return (long long)tv.tv_sec * 1000000 + tv.tv_usec; }
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -185,52 +157,27 @@ static int on_ready(struct conn *c, unsigned events) {
 }
 
 int main(int argc, char **argv) {
-  const char *connect_text = "127.0.0.1:80";
   const char *path = "/";
-  long long count = 2000;
-  int concurrency = 1;
-  double max_seconds = 30;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      usage(stdout);
-      return 0;
-    } else if (i + 1 >= argc) {
-      usage(stderr);
-      return 2;
-    } else if (strcmp(argv[i], "--connect") == 0) {
-      connect_text = argv[++i];
-    } else if (strcmp(argv[i], "--count") == 0) {
-      count = atoll(argv[++i]);
-    } else if (strcmp(argv[i], "--concurrency") == 0) {
-      concurrency = atoi(argv[++i]);
-    } else if (strcmp(argv[i], "--path") == 0) {
-      path = argv[++i];
-    } else if (strcmp(argv[i], "--max-seconds") == 0) {
-      max_seconds = atof(argv[++i]);
-    } else {
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (parse_addr(connect_text, &server) != 0 || count < 1 || concurrency < 1 ||
-      concurrency > MAX_CONCURRENCY || max_seconds <= 0 || path[0] != '/') {
+  const struct bench_option extra[] = {{"--path", &path}};
+  struct floor_options o;
+  parse_floor_options(argc, argv, "127.0.0.1:80", MAX_CONCURRENCY, extra, 1, usage, &o);
+  if (path[0] != '/') {
     usage(stderr);
     return 2;
   }
-  int len = snprintf(request, sizeof request,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path,
-                     connect_text);
+  server = o.server;
+  const long long count = o.count;
+  const int concurrency = o.concurrency;
+  int len =
+      snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+               path, o.connect_text);
   if (len < 0 || (size_t)len >= sizeof request) {
     fprintf(stderr, "http_floor: path too long\n");
     return 2;
   }
   request_len = (size_t)len;
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal; /* no SA_RESTART: epoll_wait returns EINTR */
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  stop_on_signals();
   signal(SIGPIPE, SIG_IGN);
 
   ep = epoll_create1(EPOLL_CLOEXEC);
@@ -239,11 +186,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   static struct conn conns[MAX_CONCURRENCY];
-  if (concurrency > count) concurrency = (int)count;
 
-  struct rusage ru0, ru1;
-  getrusage(RUSAGE_SELF, &ru0);
-  double t0 = now_s(), deadline = t0 + max_seconds;
+  struct floor_clock clock;
+  floor_clock_start(&clock);
+  double deadline = clock.t0 + o.max_seconds;
   int in_flight = 0;
   for (int i = 0; i < concurrency; i++) {
     conns[i].fd = -1;
@@ -254,12 +200,12 @@ int main(int argc, char **argv) {
   struct epoll_event events[MAX_CONCURRENCY];
   int timed_out = 0;
   while (in_flight > 0 && !stop_requested) {
-    double left = deadline - now_s();
-    if (left <= 0) {
+    int ms = ms_until(deadline);
+    if (ms < 0) {
       timed_out = 1;
       break;
     }
-    int n = epoll_wait(ep, events, MAX_CONCURRENCY, left > 1 ? 1000 : (int)(left * 1000) + 1);
+    int n = epoll_wait(ep, events, MAX_CONCURRENCY, ms);
     if (n < 0) {
       if (errno == EINTR) continue;
       perror("epoll_wait");
@@ -274,23 +220,18 @@ int main(int argc, char **argv) {
       if (c->fd >= 0) in_flight++;
     }
   }
-  double t1 = now_s();
-  getrusage(RUSAGE_SELF, &ru1);
+  floor_clock_stop(&clock);
   long long incomplete = count - ok - failed;
   for (int i = 0; i < concurrency; i++)
     if (conns[i].fd >= 0) close(conns[i].fd);
   close(ep);
 
-  long long user = tv_us(ru1.ru_utime) - tv_us(ru0.ru_utime);
-  long long sys = tv_us(ru1.ru_stime) - tv_us(ru0.ru_stime);
-  long long ended = ok + failed;
-  double wall = t1 - t0;
-  printf("RESULT requests=%lld ok=%lld failed=%lld incomplete=%lld bytes=%llu wall_s=%.6f "
-         "rps=%.1f cpu_us=%lld user_us=%lld sys_us=%lld cpu_us_per_req=%.3f concurrency=%d\n",
-         count, ok, failed, incomplete, bytes, wall, wall > 0 ? (double)ended / wall : 0.0,
-         user + sys, user, sys, ended > 0 ? (double)(user + sys) / (double)ended : 0.0,
-         concurrency);
+  printf("RESULT requests=%lld ok=%lld failed=%lld incomplete=%lld bytes=%llu", count, ok, failed,
+         incomplete, bytes);
+  print_floor_clock(&clock, ok + failed);
+  printf(" concurrency=%d\n", concurrency);
   if (first_error[0] != '\0') fprintf(stderr, "http_floor: first failure: %s\n", first_error);
-  if (timed_out) fprintf(stderr, "http_floor: stopped after %.1f s (--max-seconds)\n", wall);
+  if (timed_out)
+    fprintf(stderr, "http_floor: stopped after %.1f s (--max-seconds)\n", clock.t1 - clock.t0);
   return (ok == count) ? 0 : 1;
 }

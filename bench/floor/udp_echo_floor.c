@@ -27,37 +27,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_BATCH 256
 #define BUF_SIZE 2048
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_requested = 1;
-}
-
-static int parse_addr(const char *text, struct sockaddr_in *out) {
-  char host[64];
-  const char *colon = strrchr(text, ':');
-  if (colon == NULL || (size_t)(colon - text) >= sizeof host) return -1;
-  memcpy(host, text, (size_t)(colon - text));
-  host[colon - text] = '\0';
-  char *end = NULL;
-  long port = strtol(colon + 1, &end, 10);
-  if (*end != '\0' || port < 0 || port > 65535) return -1;
-  memset(out, 0, sizeof *out);
-  out->sin_family = AF_INET;
-  out->sin_port = htons((unsigned short)port);
-  if (inet_pton(AF_INET, host, &out->sin_addr) != 1) return -1;
-  return 0;
-}
-
 static void usage(FILE *f) {
-  fprintf(f, "usage: udp_echo_floor [--listen ADDR:PORT] [--batch N] [--send-each]\n"
-             "  --listen     IPv4 address and port to bind (default 127.0.0.1:10199)\n"
-             "  --batch      datagrams per recvmmsg/sendmmsg call, 1..%d (default 64)\n"
-             "  --send-each  reply with one sendmsg per datagram (diagnostic)\n",
+  fprintf(f,
+          "usage: udp_echo_floor [--listen ADDR:PORT] [--batch N] [--send-each]\n"
+          "  --listen     IPv4 address and port to bind (default 127.0.0.1:10199)\n"
+          "  --batch      datagrams per recvmmsg/sendmmsg call, 1..%d (default 64)\n"
+          "  --send-each  reply with one sendmsg per datagram (diagnostic)\n",
           MAX_BATCH);
 }
 
@@ -81,16 +61,12 @@ int main(int argc, char **argv) {
     }
   }
   struct sockaddr_in addr;
-  if (parse_addr(listen_text, &addr) != 0 || batch < 1 || batch > MAX_BATCH) {
+  if (parse_addr(listen_text, 0, &addr) != 0 || batch < 1 || batch > MAX_BATCH) {
     usage(stderr);
     return 2;
   }
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal; /* no SA_RESTART: epoll_wait returns EINTR */
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  stop_on_signals();
 
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -166,8 +142,8 @@ int main(int argc, char **argv) {
       if (got < batch) break;
     }
   }
-  fprintf(stderr, "udp_echo_floor: received=%llu echoed=%llu send_dropped=%llu\n", received,
-          echoed, send_dropped);
+  fprintf(stderr, "udp_echo_floor: received=%llu echoed=%llu send_dropped=%llu\n", received, echoed,
+          send_dropped);
   close(ep);
   close(fd);
   return 0;

@@ -36,10 +36,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_SOCKETS 64
 #define MAX_BATCH 256
 #define MAX_SIZE 1472
-#define MIN_SIZE 16 /* magic, socket index, sequence number */
+#define MIN_SIZE 16            /* magic, socket index, sequence number */
 #define MAGIC_RUN 0x4e4d4245u  /* "NMBE" */
 #define MAGIC_PING 0x4e4d4250u /* "NMBP" */
 
@@ -63,43 +65,20 @@ struct config {
   int ready_ms;
 };
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int parse_addr(const char *text, struct sockaddr_in *out) {
-  char host[64];
-  const char *colon = strrchr(text, ':');
-  if (colon == NULL || (size_t)(colon - text) >= sizeof host) return -1;
-  memcpy(host, text, (size_t)(colon - text));
-  host[colon - text] = '\0';
-  char *end = NULL;
-  long port = strtol(colon + 1, &end, 10);
-  if (*end != '\0' || port <= 0 || port > 65535) return -1;
-  memset(out, 0, sizeof *out);
-  out->sin_family = AF_INET;
-  out->sin_port = htons((unsigned short)port);
-  if (inet_pton(AF_INET, host, &out->sin_addr) != 1) return -1;
-  /* Loopback only: this program floods its target. */
-  if ((ntohl(out->sin_addr.s_addr) >> 24) != 127) return -2;
-  return 0;
-}
-
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: udp_echo_load [options] ADDR:PORT   (ADDR in 127.0.0.0/8)\n"
-          "  --count N       datagrams to send (default 200000)\n"
-          "  --size BYTES    payload size, %d..%d (default 64)\n"
-          "  --window N      datagrams in flight, all sockets together (default 128)\n"
-          "  --sockets N     source sockets / ports, 1..%d (default 4)\n"
-          "  --batch N       datagrams per sendmmsg/recvmmsg, 1..%d (default 64)\n"
-          "  --duration S    hard stop after S seconds (default 10)\n"
-          "  --stall-ms MS   presume in-flight datagrams lost after MS without echoes (default 20)\n"
-          "  --drain-ms MS   wait for late echoes after the last send (default 100)\n"
-          "  --ready-ms MS   wait up to MS for the server to answer a ping first (default 5000)\n",
-          MIN_SIZE, MAX_SIZE, MAX_SOCKETS, MAX_BATCH);
+  fprintf(
+      f,
+      "usage: udp_echo_load [options] ADDR:PORT   (ADDR in 127.0.0.0/8)\n"
+      "  --count N       datagrams to send (default 200000)\n"
+      "  --size BYTES    payload size, %d..%d (default 64)\n"
+      "  --window N      datagrams in flight, all sockets together (default 128)\n"
+      "  --sockets N     source sockets / ports, 1..%d (default 4)\n"
+      "  --batch N       datagrams per sendmmsg/recvmmsg, 1..%d (default 64)\n"
+      "  --duration S    hard stop after S seconds (default 10)\n"
+      "  --stall-ms MS   presume in-flight datagrams lost after MS without echoes (default 20)\n"
+      "  --drain-ms MS   wait for late echoes after the last send (default 100)\n"
+      "  --ready-ms MS   wait up to MS for the server to answer a ping first (default 5000)\n",
+      MIN_SIZE, MAX_SIZE, MAX_SOCKETS, MAX_BATCH);
 }
 
 static int parse_args(int argc, char **argv, struct config *c) {
@@ -146,7 +125,9 @@ static int parse_args(int argc, char **argv, struct config *c) {
     }
   }
   if (c->target_text == NULL) return -1;
-  int rc = parse_addr(c->target_text, &c->target);
+  int rc = parse_addr(c->target_text, 1, &c->target);
+  /* Loopback only: this program floods its target. */
+  if (rc == 0 && (ntohl(c->target.sin_addr.s_addr) >> 24) != 127) rc = -2;
   if (rc == -2) {
     fprintf(stderr, "udp_echo_load: refusing non-loopback target %s\n", c->target_text);
     return -1;
@@ -164,10 +145,10 @@ static int parse_args(int argc, char **argv, struct config *c) {
  * drops datagrams from anyone else and we can use send/recv without addresses. */
 struct sock {
   int fd;
-  long sent;      /* datagrams sent from this socket */
-  long echoed;    /* distinct echoes received on it */
-  long forgiven;  /* in-flight datagrams presumed lost after a stall */
-  int window;     /* this socket's share of the total window */
+  long sent;     /* datagrams sent from this socket */
+  long echoed;   /* distinct echoes received on it */
+  long forgiven; /* in-flight datagrams presumed lost after a stall */
+  int window;    /* this socket's share of the total window */
 };
 
 static int in_flight(const struct sock *s) { return (int)(s->sent - s->echoed - s->forgiven); }
@@ -217,7 +198,8 @@ int main(int argc, char **argv) {
   }
   if (wait_ready(&c, socks, ep) != 0) {
     fprintf(stderr, "udp_echo_load: no echo from %s within %d ms\n", c.target_text, c.ready_ms);
-    printf("RESULT sent=0 echoed=0 lost=0 dup=0 bad=0 elapsed_s=0 pps=0 timed_out=1 load_cpu_s=0\n");
+    printf(
+        "RESULT sent=0 echoed=0 lost=0 dup=0 bad=0 elapsed_s=0 pps=0 timed_out=1 load_cpu_s=0\n");
     return 1;
   }
 
@@ -272,8 +254,8 @@ int main(int argc, char **argv) {
         int n = room < c.batch ? room : c.batch;
         if (n > c.count - next_seq) n = (int)(c.count - next_seq);
         for (int i = 0; i < n; i++) {
-          struct header h = {.magic = MAGIC_RUN, .socket_index = (uint32_t)s,
-                             .seq = (uint64_t)(next_seq + i)};
+          struct header h = {
+              .magic = MAGIC_RUN, .socket_index = (uint32_t)s, .seq = (uint64_t)(next_seq + i)};
           memcpy(send_bufs[i], &h, sizeof h);
         }
         int sent = sendmmsg(socks[s].fd, send_msgs, (unsigned)n, MSG_DONTWAIT);
@@ -339,11 +321,12 @@ int main(int argc, char **argv) {
   fprintf(stderr,
           "udp_echo_load: %s: sent %ld, echoed %ld, lost %ld (%.3f%%), dup %ld, bad %ld, "
           "send retries %ld, %.3f s, %.0f echoed/s%s\n",
-          c.target_text, next_seq, echoed, lost, next_seq ? 100.0 * lost / next_seq : 0.0, dup,
-          bad, send_errors, elapsed, pps, timed_out ? " (hard stop: --duration reached)" : "");
-  printf("RESULT sent=%ld echoed=%ld lost=%ld dup=%ld bad=%ld elapsed_s=%.6f pps=%.0f "
-         "timed_out=%d load_cpu_s=%.6f\n",
-         next_seq, echoed, lost, dup, bad, elapsed, pps, timed_out, cpu_s);
+          c.target_text, next_seq, echoed, lost, next_seq ? 100.0 * lost / next_seq : 0.0, dup, bad,
+          send_errors, elapsed, pps, timed_out ? " (hard stop: --duration reached)" : "");
+  printf(
+      "RESULT sent=%ld echoed=%ld lost=%ld dup=%ld bad=%ld elapsed_s=%.6f pps=%.0f "
+      "timed_out=%d load_cpu_s=%.6f\n",
+      next_seq, echoed, lost, dup, bad, elapsed, pps, timed_out, cpu_s);
   free(seen);
   for (int s = 0; s < c.sockets; s++) close(socks[s].fd);
   close(ep);
