@@ -5,13 +5,37 @@
 
 #include <netmond/version.h>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <sys/resource.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 namespace netmond {
+
+namespace {
+
+// Thousands of concurrent checks need thousands of sockets; the default soft limit (1024)
+// is far below the hard one (524288 under systemd), and raising soft to hard needs no
+// privilege.
+void raise_open_files_limit() {
+  rlimit l{};
+  if (getrlimit(RLIMIT_NOFILE, &l) != 0 || l.rlim_cur >= l.rlim_max) return;
+  const rlim_t before = l.rlim_cur;
+  l.rlim_cur = l.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &l) != 0)
+    log::general().warn("cannot raise the open files limit from {}: {}", before,
+                        std::strerror(errno));
+  else
+    log::general().debug("open files limit raised from {} to {}", before, l.rlim_cur);
+}
+
+}  // namespace
 
 App::App(Options options) : options_(std::move(options)) {
   if (options_.config)
@@ -23,6 +47,7 @@ App::App(Options options) : options_(std::move(options)) {
 
 App::~App() {
   scheduler_.reset();
+  notifier_.reset();
   context_.reset();
   dns_.reset();
   curl_.reset();
@@ -62,7 +87,12 @@ void App::apply_logging(const LogConfig& log) {
   LogFormat format = options_.log_format.value_or(log.format);
   auto level =
       log::parse_level(options_.log_level.value_or(log.level)).value_or(spdlog::level::info);
-  log::setup(format, level);
+  const bool journal = log::use_journal(log.target);
+  log::setup(format, level, journal);
+  if (log.target == LogTarget::Journal && !journal)
+    log::general().warn(
+        "log.target is journal, but no journald listens here (no "
+        "/run/systemd/journal/socket): logging to stdout");
   log_reporter_.set(format, log.results);
 }
 
@@ -114,11 +144,14 @@ int App::run() {
     once_pending_ = scheduler_->size();
     scheduler_->run_all_now();
   } else {
+    raise_open_files_limit();
     sighup_.emplace(&loop_);
     sighup_->start(SIGHUP, [this](int) { reload(); });
     scheduler_->apply(config->checks);
     log::general().info("netmond {} started: {} checks from {}", kVersion, scheduler_->size(),
                         source_.empty() ? "the built-in default" : source_);
+    notifier_.emplace(&loop_);
+    notifier_->ready(summary());
   }
 
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -128,17 +161,44 @@ int App::run() {
 
 void App::reload() {
   log::general().info("SIGHUP: reloading {}", source_.empty() ? "the built-in default" : source_);
+  notifier_->reloading();
   std::optional<Config> config = load(true);
-  if (!config) return;
+  if (!config) {
+    // Still serving, with the previous configuration: systemd must hear READY=1 again.
+    reload_problem_ = fmt::format("reload of {} failed at {:%F %T}, running the previous one",
+                                  source_.empty() ? "the built-in default" : source_,
+                                  std::chrono::system_clock::now());
+    notifier_->ready(summary());
+    return;
+  }
+  reload_problem_.clear();
   apply_logging(config->log);
   ApplySummary s = scheduler_->apply(config->checks);
   log::general().info("reloaded: {} added, {} removed, {} changed, {} unchanged", s.added,
                       s.removed, s.changed, s.unchanged);
+  notifier_->ready(summary());
+}
+
+std::string App::summary() const {
+  size_t up = 0, down = 0, pending = 0;
+  scheduler_->for_each([&](const CheckRunner& r) {
+    switch (r.state().health) {
+      case Health::Up: ++up; break;
+      case Health::Down: ++down; break;
+      case Health::Unknown: ++pending; break;
+    }
+  });
+  std::string s = fmt::format("{} check{}: {} up, {} down", scheduler_->size(),
+                              scheduler_->size() == 1 ? "" : "s", up, down);
+  if (pending > 0) s += fmt::format(", {} pending", pending);
+  if (!reload_problem_.empty()) s += "; " + reload_problem_;
+  return s;
 }
 
 void App::stop() {
   // Closing every handle lets uv_run return: runners cancel their probes, the resolver
   // cancels its queries, and the signal watchers go last.
+  if (notifier_) notifier_->stopping();
   scheduler_->clear();
   sighup_.reset();
   sigterm_.reset();
@@ -160,7 +220,9 @@ void App::result(const CheckConfig& check, const CheckState& state, const Result
 
 void App::transition(const CheckConfig& check, Health from, Health to, const Result& r) {
   // --once prints results only: a first state is not news to a script.
-  if (!once_) log_reporter_.transition(check, from, to, r);
+  if (once_) return;
+  log_reporter_.transition(check, from, to, r);
+  if (notifier_) notifier_->status(summary());
 }
 
 }  // namespace netmond

@@ -9,6 +9,7 @@
 #include "report.h"
 #include "resolver.h"
 #include "scheduler.h"
+#include "systemd_notifier.h"
 
 #include "base/uv.h"
 
@@ -41,6 +42,8 @@ class App : public Reporter {
   void reload();
   void stop();
   int check_config(const Config& config);
+  // "42 checks: 40 up, 2 down" (+ ", 3 pending" while some have no state yet).
+  std::string summary() const;
 
   Options options_;
   std::string source_;  // the config file, or "" for the embedded default
@@ -56,6 +59,8 @@ class App : public Reporter {
   std::unique_ptr<Scheduler> scheduler_;
   std::optional<uv::Signal> sighup_, sigterm_, sigint_;
   std::optional<uv::Timer> stop_timer_;
+  std::optional<SystemdNotifier> notifier_;  // daemon mode only, not --once
+  std::string reload_problem_;               // the last rejected reload, for STATUS=
   bool once_ = false;
   size_t once_pending_ = 0;
   size_t once_failed_ = 0;

@@ -194,6 +194,10 @@ class Loader {
       out->format = s == "json" ? LogFormat::Json : LogFormat::Text;
     if (p.get_choice("results", {"all", "changes"}, &s))
       out->results = s == "changes" ? LogResults::Changes : LogResults::All;
+    if (p.get_choice("target", {"auto", "stdout", "journal"}, &s))
+      out->target = s == "journal"  ? LogTarget::Journal
+                    : s == "stdout" ? LogTarget::Stdout
+                                    : LogTarget::Auto;
   }
 
   template <typename T>

@@ -18,11 +18,13 @@ namespace netmond {
 
 enum class LogFormat { Text, Json };
 enum class LogResults { All, Changes };
+enum class LogTarget { Auto, Stdout, Journal };
 
 struct LogConfig {
   std::string level = "info";  // trace|debug|info|warn|error
   LogFormat format = LogFormat::Text;
   LogResults results = LogResults::All;
+  LogTarget target = LogTarget::Auto;  // auto: the journal when stdout is connected to it
   bool operator==(const LogConfig&) const = default;
 };
 

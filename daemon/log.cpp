@@ -2,7 +2,9 @@
 
 #include "report.h"
 
+#include <spdlog/details/null_mutex.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +58,35 @@ std::unique_ptr<spdlog::formatter> text_formatter() {
   return f;
 }
 
+int priority_of(spdlog::level::level_enum l) {
+  switch (l) {
+    case spdlog::level::trace:
+    case spdlog::level::debug: return journal::kDebug;
+    case spdlog::level::info: return journal::kInfo;
+    case spdlog::level::warn: return journal::kWarning;
+    case spdlog::level::err: return journal::kErr;
+    default: return 2;  // LOG_CRIT
+  }
+}
+
+// The general logger's messages as journal entries (the journal stamps the time itself);
+// when journald does not take one, the text line goes to stdout.
+class JournalSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    std::string_view text(msg.payload.data(), msg.payload.size());
+    if (journal::send(priority_of(msg.level), text)) return;
+    spdlog::memory_buf_t line;
+    fallback_->format(msg, line);
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+  }
+  void flush_() override {}
+
+ private:
+  std::unique_ptr<spdlog::formatter> fallback_ = text_formatter();
+};
+
 struct Loggers {
   std::shared_ptr<spdlog::logger> general;
   std::shared_ptr<spdlog::logger> events;
@@ -79,10 +110,24 @@ Loggers& loggers() {
   return l;
 }
 
+bool journal_on = false;  // setup()'s choice, for event()
+
 }  // namespace
 
-void setup(LogFormat format, spdlog::level::level_enum level) {
+bool use_journal(LogTarget target) {
+  if (target == LogTarget::Stdout) return false;
+  if (target == LogTarget::Auto && !journal::stdout_is_journal()) return false;
+  return journal::available();
+}
+
+void setup(LogFormat format, spdlog::level::level_enum level, bool journal) {
   auto& l = loggers();
+  journal_on = journal;
+  l.general->sinks().clear();
+  if (journal)
+    l.general->sinks().push_back(std::make_shared<JournalSink>());
+  else
+    l.general->sinks().push_back(std::make_shared<spdlog::sinks::stdout_sink_st>());
   if (format == LogFormat::Json) {
     l.general->set_formatter(std::make_unique<JsonLogFormatter>());
     l.events->set_formatter(
@@ -108,5 +153,13 @@ std::optional<spdlog::level::level_enum> parse_level(const std::string& name) {
 
 spdlog::logger& general() { return *loggers().general; }
 spdlog::logger& events() { return *loggers().events; }
+
+void event(spdlog::level::level_enum level, int priority, const std::string& line,
+           std::span<const journal::Field> fields) {
+  auto& out = events();
+  if (!out.should_log(level)) return;
+  if (journal_on && journal::send(priority, line, fields)) return;
+  out.log(level, line);
+}
 
 }  // namespace netmond::log

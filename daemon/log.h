@@ -1,11 +1,15 @@
-// Logging: two spdlog loggers on stdout (journald collects stdout under systemd).
+// Logging: two spdlog loggers, on stdout or, under systemd, straight into the journal.
 //  - log::general(): free-form messages ("loaded 12 checks"). In text format a
 //    timestamped line; in JSON format {"ts","event":"log","level","message"}.
 //  - log::events(): result and state_change lines the reporter has already formatted
-//    (text or JSON), written as they are with the level chosen by the reporter.
+//    (text or JSON), written as they are with the level chosen by the reporter; in the
+//    journal with structured fields (event()).
+// The journal (log.target, journal.h) takes each message as one entry with its PRIORITY;
+// when journald does not take an entry, the line goes to stdout instead.
 #pragma once
 
 #include "config.h"
+#include "journal.h"
 
 #include <spdlog/logger.h>
 
@@ -16,11 +20,18 @@
 namespace netmond::log {
 
 // (Re)configures both loggers. Safe to call again on reload.
-void setup(LogFormat format, spdlog::level::level_enum level);
+void setup(LogFormat format, spdlog::level::level_enum level, bool journal = false);
+// Whether `target` means the journal here: journal, or auto with stdout connected to it,
+// and journald listening.
+bool use_journal(LogTarget target);
 // "trace" ... "error" -> level; nullopt if unknown.
 std::optional<spdlog::level::level_enum> parse_level(const std::string& name);
 
 spdlog::logger& general();
 spdlog::logger& events();
+// Writes a reporter's line at `level` (which the log level filters): to the journal as an
+// entry with `priority` and `fields`, or to stdout through events().
+void event(spdlog::level::level_enum level, int priority, const std::string& line,
+           std::span<const journal::Field> fields);
 
 }  // namespace netmond::log

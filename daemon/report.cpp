@@ -59,37 +59,62 @@ nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, He
   };
 }
 
+namespace {
+
+// The fields every journal entry of a check carries.
+std::vector<journal::Field> check_fields(std::string_view event, const CheckConfig& check,
+                                         const Result& r) {
+  return {
+      {"EVENT", std::string(event)},
+      {"CHECK", check.name},
+      {"CHECK_TYPE", std::string(check.type())},
+      {"TARGET", check.target()},
+      {"OK", r.ok() ? "1" : "0"},
+      {"REASON", std::string(code(r.status))},
+  };
+}
+
+}  // namespace
+
 void LogReporter::result(const CheckConfig& check, const CheckState& state, const Result& r,
                          const RunInfo& info) {
   if (results_ == LogResults::Changes && r.ok()) return;
   auto level = r.ok() ? spdlog::level::info : spdlog::level::warn;
-  auto& out = log::events();
-  if (!out.should_log(level)) return;
+  if (!log::events().should_log(level)) return;
+  std::string line;
   if (format_ == LogFormat::Json) {
-    out.log(level, result_json(check, state, r, info, std::chrono::system_clock::now())
-                       .dump(-1, ' ', false, kDumpError));
-    return;
+    line = result_json(check, state, r, info, std::chrono::system_clock::now())
+               .dump(-1, ' ', false, kDumpError);
+  } else {
+    line = fmt::format("{} {} {} ", check.name, to_upper(state.health), format_latency(r.latency));
+    if (!r.ok()) line += fmt::format("{}: ", code(r.status));
+    line += r.message;
+    if (info.attempts > 1) line += fmt::format(" (attempt {})", info.attempts);
   }
-  std::string line =
-      fmt::format("{} {} {} ", check.name, to_upper(state.health), format_latency(r.latency));
-  if (!r.ok()) line += fmt::format("{}: ", code(r.status));
-  line += r.message;
-  if (info.attempts > 1) line += fmt::format(" (attempt {})", info.attempts);
-  out.log(level, line);
+  auto fields = check_fields("result", check, r);
+  fields.push_back({"STATE", std::string(to_string(state.health))});
+  fields.push_back({"LATENCY_US", std::to_string(r.latency.count() / 1000)});
+  fields.push_back({"ATTEMPTS", std::to_string(info.attempts)});
+  fields.push_back({"LATENESS_US", std::to_string(info.lateness.count() / 1000)});
+  fields.push_back({"DETAILS", r.details.dump(-1, ' ', false, kDumpError)});
+  log::event(level, r.ok() ? journal::kInfo : journal::kWarning, line, fields);
 }
 
 void LogReporter::transition(const CheckConfig& check, Health from, Health to, const Result& r) {
   if (!transitions_) return;
   auto level = to == Health::Down ? spdlog::level::warn : spdlog::level::info;
-  auto& out = log::events();
-  if (!out.should_log(level)) return;
-  if (format_ == LogFormat::Json) {
-    out.log(level, transition_json(check, from, to, r, std::chrono::system_clock::now())
-                       .dump(-1, ' ', false, kDumpError));
-    return;
-  }
-  out.log(level, fmt::format("{} state {} -> {}: {}", check.name, to_upper(from), to_upper(to),
-                             r.message));
+  if (!log::events().should_log(level)) return;
+  std::string line = format_ == LogFormat::Json
+                         ? transition_json(check, from, to, r, std::chrono::system_clock::now())
+                               .dump(-1, ' ', false, kDumpError)
+                         : fmt::format("{} state {} -> {}: {}", check.name, to_upper(from),
+                                       to_upper(to), r.message);
+  auto fields = check_fields("state_change", check, r);
+  fields.push_back({"STATE", std::string(to_string(to))});
+  fields.push_back({"PREVIOUS_STATE", std::string(to_string(from))});
+  // Down is a warning; any other change a notice, so `journalctl -p notice` lists every
+  // state change and no routine result.
+  log::event(level, to == Health::Down ? journal::kWarning : journal::kNotice, line, fields);
 }
 
 }  // namespace netmond

@@ -1,6 +1,7 @@
 // Black-box tests of the netmond-echo program: flags, exit codes, signals, systemd's
 // readiness notification and socket activation.
 #include "clients.h"
+#include "support/notify_socket.h"
 #include "support/process.h"
 
 #include <signal.h>
@@ -35,32 +36,6 @@ std::optional<std::string> udp_echo(const SockAddr& to, const std::string& data)
   if (!d) return std::nullopt;
   return d->data;
 }
-
-// An AF_UNIX datagram socket standing in for systemd's notification socket.
-class NotifySocket {
- public:
-  NotifySocket() : path_(temp_dir() + "/notify") {
-    fd_.reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
-    REQUIRE(bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  }
-  const std::string& path() const { return path_; }
-  // The next message, waiting up to `limit`.
-  std::optional<std::string> next(std::chrono::milliseconds limit) {
-    pollfd p{fd_.get(), POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(limit.count())) <= 0) return std::nullopt;
-    char buf[4096];
-    ssize_t n = recv(fd_.get(), buf, sizeof buf, 0);
-    if (n < 0) return std::nullopt;
-    return std::string(buf, static_cast<size_t>(n));
-  }
-
- private:
-  std::string path_;
-  Fd fd_;
-};
 
 }  // namespace
 

@@ -1,0 +1,45 @@
+// SystemdNotifier: tells the service manager what the daemon is doing, with sd_notify(3).
+//
+//   ready(status)   READY=1 + STATUS=: the configuration is loaded and the checks are
+//                   scheduled (at start, and after every reload, also a rejected one)
+//   reloading()     RELOADING=1 + MONOTONIC_USEC=: a SIGHUP reload begins
+//   stopping()      STOPPING=1: shutdown begins
+//   status(text)    STATUS=: the one-line summary `systemctl status` shows
+//   WATCHDOG=1      from a loop timer at half of WATCHDOG_USEC, so a stalled loop misses
+//                   its pings and systemd restarts the daemon (WatchdogSec= in the unit)
+// Without NOTIFY_SOCKET (not started by systemd with Type=notify) everything is silent and
+// no timer runs.
+#pragma once
+
+#include "base/uv.h"
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace netmond {
+
+class SystemdNotifier {
+ public:
+  explicit SystemdNotifier(uv_loop_t* loop);
+
+  // True when NOTIFY_SOCKET names a socket to tell.
+  bool enabled() const { return enabled_; }
+  // The watchdog ping interval (half of WATCHDOG_USEC); zero when systemd wants none.
+  std::chrono::microseconds watchdog_ping() const { return watchdog_ping_; }
+
+  void ready(const std::string& status);
+  void reloading();
+  void stopping();  // also stops the watchdog pings
+  void status(const std::string& status);
+
+ private:
+  void send(const std::string& state);
+
+  bool enabled_ = false;
+  bool send_failed_ = false;  // log the first failure only
+  std::chrono::microseconds watchdog_ping_{};
+  std::optional<uv::Timer> watchdog_;
+};
+
+}  // namespace netmond
