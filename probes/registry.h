@@ -3,6 +3,8 @@
 
 #include "dns.h"
 #include "http.h"
+#include "icmp.h"
+#include "ntp.h"
 #include "params.h"
 #include "probe.h"
 #include "tcp.h"
@@ -17,7 +19,8 @@
 
 namespace netmond {
 
-using ProbeSpec = std::variant<TcpSpec, UdpSpec, UdpEchoSpec, HttpSpec, HttpsSpec, DnsSpec>;
+using ProbeSpec =
+    std::variant<TcpSpec, UdpSpec, UdpEchoSpec, HttpSpec, HttpsSpec, DnsSpec, IcmpSpec, NtpSpec>;
 
 enum class TypeKind { Implemented, Planned, Unknown };
 

@@ -42,30 +42,6 @@ Result run(LoopFixture& fixture, Probe& probe) {
   return *r;
 }
 
-// As the scheduler runs a check: start() with `deadline`, and expire() when it passes
-// unless the result came first. *expired says which.
-Result run_with_deadline(LoopFixture& fixture, Probe& probe, std::chrono::milliseconds deadline,
-                         bool* expired = nullptr) {
-  std::optional<Result> result;
-  bool by_expire = false;
-  uv::Timer timer(fixture.loop());
-  uv_update_time(fixture.loop());
-  probe.start(deadline, [&](Result r) {
-    result = std::move(r);
-    timer.stop();
-  });
-  timer.start(deadline, [&] {
-    if (result) return;
-    by_expire = true;
-    result = probe.expire();
-  });
-  fixture.run_until([&] { return result.has_value(); }, deadline + 2s);
-  if (!result) probe.cancel();
-  REQUIRE(result);
-  if (expired != nullptr) *expired = by_expire;
-  return *result;
-}
-
 bool has_flag(const Result& r, std::string_view flag) {
   if (!r.details.contains("flags")) return false;
   const auto& f = r.details["flags"];
@@ -185,7 +161,7 @@ TEST_CASE("dns fake: a reply with a wrong id is ignored, then the deadline passe
     FakeDnsServer fake(fixture.loop(), DnsFault::WrongId);
     ProbeHarness h(fixture.loop());
     auto probe = dns_probe(h, dns_spec(fake));
-    Result r = run_with_deadline(fixture, *probe, 500ms);
+    Result r = test::run_with_expiry(fixture, *probe, 500ms);
     CHECK(r.status == Status::Timeout);
     CHECK_THAT(r.message, Catch::StartsWith("timeout after"));
     CHECK(fake.udp_queries() >= 1);
@@ -200,7 +176,7 @@ TEST_CASE("dns fake: bytes that are no DNS message are ignored, then the deadlin
     FakeDnsServer fake(fixture.loop(), DnsFault::Noise);
     ProbeHarness h(fixture.loop());
     auto probe = dns_probe(h, dns_spec(fake));
-    Result r = run_with_deadline(fixture, *probe, 500ms);
+    Result r = test::run_with_expiry(fixture, *probe, 500ms);
     CHECK(r.status == Status::Timeout);
     CHECK_THAT(r.message, Catch::StartsWith("timeout after"));
   }
@@ -215,7 +191,7 @@ TEST_CASE("dns fake: a response for a different question is ignored, then a time
     FakeDnsServer fake(fixture.loop(), DnsFault::OtherQuestion);
     ProbeHarness h(fixture.loop());
     auto probe = dns_probe(h, dns_spec(fake));
-    Result r = run_with_deadline(fixture, *probe, 500ms);
+    Result r = test::run_with_expiry(fixture, *probe, 500ms);
     INFO(r.message);
     CHECK(r.status == Status::Timeout);
     CHECK_THAT(r.message, Catch::StartsWith("timeout after"));
@@ -229,7 +205,7 @@ TEST_CASE("dns fake: silence is a Timeout", "[dns]") {
     FakeDnsServer fake(fixture.loop(), DnsFault::Silent);
     ProbeHarness h(fixture.loop());
     auto probe = dns_probe(h, dns_spec(fake));
-    Result r = run_with_deadline(fixture, *probe, 500ms);
+    Result r = test::run_with_expiry(fixture, *probe, 500ms);
     CHECK(r.status == Status::Timeout);
     CHECK_THAT(r.message, Catch::StartsWith("timeout after"));
     CHECK(r.details["server"] == fake.server());
@@ -373,7 +349,7 @@ TEST_CASE("dns fake: protocol tcp asks over TCP only", "[dns]") {
     DnsSpec quiet = dns_spec(silent);
     quiet.tcp = true;
     auto waiting = dns_probe(h, quiet);
-    r = run_with_deadline(fixture, *waiting, 500ms);
+    r = test::run_with_expiry(fixture, *waiting, 500ms);
     CHECK(r.status == Status::Timeout);
     CHECK(silent.udp_queries() == 0);
   }

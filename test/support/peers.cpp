@@ -23,6 +23,8 @@ SockAddr must_parse(const std::string& ip, std::uint16_t port = 0) {
   return *a;
 }
 
+}  // namespace
+
 Fd bound_socket(const std::string& ip, int type, std::uint16_t* port) {
   SockAddr a = must_parse(ip);
   Fd fd(::socket(a.family(), type | SOCK_CLOEXEC, 0));
@@ -34,8 +36,6 @@ Fd bound_socket(const std::string& ip, int type, std::uint16_t* port) {
   *port = local.port();
   return fd;
 }
-
-}  // namespace
 
 TcpListener::TcpListener(const std::string& ip, int backlog) {
   fd_ = bound_socket(ip, SOCK_STREAM | SOCK_NONBLOCK, &port_);  // accept_peer never blocks

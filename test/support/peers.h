@@ -18,6 +18,10 @@
 
 namespace netmond::test {
 
+// A socket of `type` (SOCK_DGRAM, SOCK_STREAM, optionally | SOCK_NONBLOCK) bound to ip:0;
+// *port is the port the kernel chose. Throws std::runtime_error when bind fails.
+Fd bound_socket(const std::string& ip, int type, std::uint16_t* port);
+
 // A TCP listener on `ip`, port chosen by the kernel; nobody accepts unless asked.
 class TcpListener {
  public:

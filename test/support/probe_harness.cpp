@@ -2,6 +2,8 @@
 
 #include "support/peers.h"
 
+#include "base/uv.h"
+
 #include <stdexcept>
 
 namespace netmond::test {
@@ -38,6 +40,30 @@ std::optional<Result> run_probe(LoopFixture& fixture, Probe& probe,
   if (!fixture.run_until([&] { return result.has_value(); }, limit)) probe.cancel();
   if (calls > 1) throw std::logic_error("done was called more than once");
   return result;
+}
+
+Result run_with_expiry(LoopFixture& fixture, Probe& probe, std::chrono::milliseconds deadline,
+                       bool* expired) {
+  std::optional<Result> result;
+  bool by_expire = false;
+  uv::Timer timer(fixture.loop());
+  uv_update_time(fixture.loop());
+  probe.start(deadline, [&](Result r) {
+    result = std::move(r);
+    timer.stop();
+  });
+  timer.start(deadline, [&] {
+    if (result) return;
+    by_expire = true;
+    result = probe.expire();
+  });
+  fixture.run_until([&] { return result.has_value(); }, deadline + std::chrono::seconds(2));
+  if (!result) {
+    probe.cancel();
+    throw std::logic_error("no result, not even from expire()");
+  }
+  if (expired != nullptr) *expired = by_expire;
+  return *result;
 }
 
 Endpoint endpoint(const std::string& host) {

@@ -30,6 +30,12 @@ struct ProbeHarness {
 std::optional<Result> run_probe(LoopFixture& fixture, Probe& probe,
                                 std::chrono::milliseconds limit = std::chrono::seconds(5));
 
+// As the scheduler runs a check: starts `probe` with `deadline`, and calls expire() when
+// the deadline passes unless the result came first (*expired says which). Throws if no
+// result came at all.
+Result run_with_expiry(LoopFixture& fixture, Probe& probe, std::chrono::milliseconds deadline,
+                       bool* expired = nullptr);
+
 // An Endpoint for `host` with everything else at its default.
 Endpoint endpoint(const std::string& host);
 

@@ -165,6 +165,12 @@ RunResult run(std::vector<std::string> argv, std::chrono::milliseconds limit) {
   return r;
 }
 
+std::vector<std::string> with_parent_death_signal(std::vector<std::string> argv) {
+  constexpr const char* kSetpriv = "/usr/bin/setpriv";
+  if (::access(kSetpriv, X_OK) == 0) argv.insert(argv.begin(), {kSetpriv, "--pdeathsig", "TERM"});
+  return argv;
+}
+
 std::string netmond_bin() { return NETMOND_BIN; }
 
 std::string temp_dir() {

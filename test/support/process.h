@@ -58,6 +58,10 @@ struct RunResult {
 RunResult run(std::vector<std::string> argv,
               std::chrono::milliseconds limit = std::chrono::seconds(30));
 
+// `argv` run under `setpriv --pdeathsig TERM` when setpriv is installed, so that a server the
+// test starts gets SIGTERM should the test process die without stopping it.
+std::vector<std::string> with_parent_death_signal(std::vector<std::string> argv);
+
 // The netmond binary under test.
 std::string netmond_bin();
 // A fresh temporary directory for the current test, removed at process exit.

@@ -1,0 +1,421 @@
+#include "ntp.h"
+
+#include "base/address.h"
+#include "base/datagram.h"
+#include "base/duration.h"
+#include "base/uv.h"
+#include "network_probe.h"
+#include "ntp_packet.h"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <utility>
+#include <vector>
+
+namespace netmond {
+
+namespace {
+
+// The most requests one run may send: ntpdate's limit (its -p takes 1 to 8 samples).
+constexpr unsigned kMaxSamples = 8;
+constexpr std::chrono::milliseconds kMaxSpacing = std::chrono::minutes(1);
+// A header with room for extension fields; a longer datagram is judged on its first bytes.
+constexpr std::size_t kReceiveBuffer = 1024;
+
+timespec realtime() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
+}
+
+// A transmit timestamp nobody can guess (the kernel's randomness), never zero: the origin
+// a server echoes back must prove it saw this very request.
+NtpTimestamp random_nonce() {
+  std::random_device rd;
+  NtpTimestamp n = 0;
+  while (n == 0) n = static_cast<NtpTimestamp>(rd()) << 32 | rd();
+  return n;
+}
+
+// recv() of one datagram with its SO_TIMESTAMPNS kernel receive time in *stamp (left
+// empty when the kernel gave none). Returns its full length or a negative errno.
+long receive_stamped(int fd, char* buf, std::size_t size, std::optional<timespec>* stamp) {
+  iovec iov{buf, size};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec)) + 64];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+        c->cmsg_len >= CMSG_LEN(sizeof(timespec))) {
+      timespec ts;
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      *stamp = ts;
+    }
+  }
+  return static_cast<long>(n);
+}
+
+std::string describe_kiss(const std::string& code) {
+  std::string_view meaning = ntp_kiss_meaning(code);
+  return meaning.empty() ? "kiss code " + code : fmt::format("kiss code {} ({})", code, meaning);
+}
+
+// One run: resolve the server (NetworkProbe), then `samples` requests, each from its own
+// fresh connected socket, `spacing` apart. The run ends when every request has its answer,
+// at the first answer that settles it (a kiss, an unsynchronised server, an ICMP error),
+// or at the deadline, which reports the best answer so far.
+class NtpProbe final : public NetworkProbe {
+ public:
+  NtpProbe(ProbeContext& ctx, Endpoint endpoint, NtpSpec spec)
+      : NetworkProbe(ctx, std::move(endpoint), spec.port),
+        spec_(std::move(spec)),
+        spacing_timer_(ctx.loop) {}
+  ~NtpProbe() override { close_io(); }
+
+ private:
+  struct Request {
+    NtpTimestamp nonce = 0;
+    NtpTimestamp t1 = 0;  // local time right before the send
+    DatagramSocket socket;
+  };
+  struct Answer {
+    NtpPacket packet;
+    NtpSample sample;
+  };
+
+  void on_target() override;
+  Result expire_io() override;
+  void close_io() override;
+  void add_details(Result& r) const override;
+
+  // Ends the run at once when a kiss-o'-death forbids querying now; true if it did.
+  bool held_off();
+  // Sends the requests due now and arms the timer for the next one.
+  void send_due();
+  // Opens a fresh socket and sends one request; false when that failed (the run ended).
+  bool send_request();
+  void fail_socket(int rc, DatagramSocket::Step step);
+  void on_readable(Request& r);
+  // Judges one datagram; false when reading must stop (the request or the run is settled).
+  bool on_datagram(Request& r, std::string_view bytes, NtpTimestamp t4);
+  void on_kiss(const NtpResponse& response);
+  void on_error(const SocketError& e);
+  // What the answers so far say: the best sample judged against the limits, or why none.
+  std::pair<Status, std::string> verdict() const;
+
+  const NtpSpec spec_;
+
+  // Kiss-o'-death state: kept across runs, for the probe's lifetime.
+  std::string stop_code_;     // DENY or RSTR received: never query again
+  std::string stop_text_;     // "kiss code DENY (access denied by the server) from 127.0.0.1:123"
+  unsigned rate_kisses_ = 0;  // RATE kisses in a row
+  std::chrono::nanoseconds quiet_until_{};  // after RATE: no query before this (uv::now)
+  std::string rate_text_;
+
+  // This run.
+  std::vector<std::unique_ptr<Request>> requests_;
+  std::optional<Answer> best_;  // the answer with the lowest delay
+  unsigned sent_ = 0;           // requests handed to the kernel
+  unsigned answered_ = 0;
+  unsigned stale_ = 0;  // replies with another origin timestamp
+  unsigned bogus_ = 0;  // datagrams that were no usable reply
+  std::string last_bogus_;
+  std::optional<NtpPacket> settled_by_;  // the kiss or rejected answer that ended the run
+  std::string kiss_;
+  std::optional<SocketError> icmp_;
+  uv::Timer spacing_timer_;
+};
+
+void NtpProbe::on_target() {
+  if (held_off()) return;
+  send_due();
+}
+
+bool NtpProbe::held_off() {
+  if (!stop_code_.empty()) {
+    kiss_ = stop_code_;
+    finish(Status::KissOfDeath,
+           "not queried: " + stop_text_ + "; no query until netmond restarts or the check changes");
+    return true;
+  }
+  const auto now = uv::now();
+  if (now >= quiet_until_) return false;
+  kiss_ = "RATE";
+  const auto left = std::chrono::ceil<std::chrono::seconds>(quiet_until_ - now);
+  finish(Status::KissOfDeath,
+         fmt::format("not queried: backing off after {} ({} in a row); next query in {}",
+                     rate_text_, rate_kisses_, format_duration(left)));
+  return true;
+}
+
+void NtpProbe::send_due() {
+  do {
+    if (!send_request()) return;
+  } while (spec_.spacing.count() == 0 && requests_.size() < spec_.samples);
+  if (requests_.size() < spec_.samples) spacing_timer_.start(spec_.spacing, [this] { send_due(); });
+}
+
+bool NtpProbe::send_request() {
+  Request* r = requests_.emplace_back(std::make_unique<Request>()).get();
+  // A fresh socket per request: a fresh source port (Linux picks it at random), and no
+  // stale reply or error of an earlier request can be taken for this one's.
+  int rc = r->socket.open(
+      loop(), target().family(), source() ? &*source() : nullptr, endpoint().interface,
+      [this, r] { on_readable(*r); }, [this](const SocketError& e) { on_error(e); });
+  if (rc != 0) {
+    fail_socket(rc, r->socket.failed_step());
+    return false;
+  }
+  // T4 from the kernel's receive stamp; without it, from the clock when the datagram is read.
+  int on = 1;
+  ::setsockopt(r->socket.fd(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  rc = r->socket.connect(target());
+  if (rc == 0) {
+    r->nonce = random_nonce();
+    const std::string request = encode_ntp(ntp_request(r->nonce));
+    r->t1 = ntp_from_timespec(realtime());
+    const long n = r->socket.send(request.data(), request.size());
+    if (n >= 0) {
+      ++sent_;
+      return true;
+    }
+    rc = static_cast<int>(n);
+  }
+  fail_socket(rc, DatagramSocket::Step::Connect);
+  return false;
+}
+
+void NtpProbe::fail_socket(int rc, DatagramSocket::Step step) {
+  const std::string to = target().with_port();
+  const std::string why = uv::error_text(rc);  // negative errno values are libuv codes
+  switch (step) {
+    case DatagramSocket::Step::Device:
+      return finish(Status::LocalError,
+                    "cannot bind to interface '" + endpoint().interface + "': " + why);
+    case DatagramSocket::Step::Bind:
+      return finish(Status::LocalError,
+                    "cannot bind to source address " + source()->ip() + ": " + why);
+    case DatagramSocket::Step::Connect: break;
+    default: return finish(Status::LocalError, "cannot create a UDP socket: " + why);
+  }
+  switch (-rc) {
+    case ENETUNREACH:
+    case EADDRNOTAVAIL: return finish(Status::Unreachable, "network unreachable (" + to + ")");
+    case EHOSTUNREACH: return finish(Status::Unreachable, "host unreachable (" + to + ")");
+    // An ICMP error for an earlier request of this run can surface on send().
+    case ECONNREFUSED: return finish(Status::Refused, "port unreachable (" + to + ")");
+    default: return finish(Status::LocalError, "cannot send to " + to + ": " + why);
+  }
+}
+
+void NtpProbe::on_readable(Request& r) {
+  char buf[kReceiveBuffer];
+  for (;;) {
+    std::optional<timespec> stamp;
+    const long n = receive_stamped(r.socket.fd(), buf, sizeof buf, &stamp);
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
+    if (n < 0) {
+      SocketError e;
+      e.error = static_cast<int>(-n);
+      return on_error(e);  // may end the run, which destroys `r`
+    }
+    const NtpTimestamp t4 = ntp_from_timespec(stamp ? *stamp : realtime());
+    const auto size = std::min(static_cast<std::size_t>(n), sizeof buf);
+    if (!on_datagram(r, std::string_view(buf, size), t4)) return;
+  }
+}
+
+bool NtpProbe::on_datagram(Request& r, std::string_view bytes, NtpTimestamp t4) {
+  NtpResponse response = judge_ntp_response(bytes, r.nonce);
+  switch (response.kind) {
+    case NtpResponse::Kind::Bogus:
+      ++bogus_;
+      last_bogus_ = std::move(response.reason);
+      return true;
+    case NtpResponse::Kind::Stale: ++stale_; return true;
+    case NtpResponse::Kind::Kiss: on_kiss(response); return false;
+    case NtpResponse::Kind::Rejected:
+      rate_kisses_ = 0;
+      settled_by_ = response.packet;
+      finish(response.status, response.reason);
+      return false;
+    case NtpResponse::Kind::Good: break;
+  }
+  rate_kisses_ = 0;
+  r.socket.close();  // one answer per request: later datagrams for it are not read
+  ++answered_;
+  Answer a{*response.packet, ntp_sample(*response.packet, r.t1, t4)};
+  if (!best_ || a.sample.delay < best_->sample.delay) best_ = a;
+  if (answered_ == spec_.samples) {
+    auto [status, message] = verdict();
+    finish(status, std::move(message));
+  }
+  return false;
+}
+
+void NtpProbe::on_kiss(const NtpResponse& response) {
+  kiss_ = response.kiss;
+  settled_by_ = response.packet;
+  const std::string text = describe_kiss(response.kiss) + " from " + target().with_port();
+  switch (ntp_kiss_action(response.kiss)) {
+    case NtpKissAction::SlowDown: {
+      ++rate_kisses_;
+      const std::chrono::seconds hold = ntp_rate_backoff(rate_kisses_);
+      quiet_until_ = uv::now() + hold;
+      rate_text_ = text;
+      return finish(Status::KissOfDeath, text + ": no query for " + format_duration(hold));
+    }
+    case NtpKissAction::Stop:
+      stop_code_ = response.kiss;
+      stop_text_ = text;
+      return finish(Status::KissOfDeath,
+                    text + ": no query until netmond restarts or the check changes");
+    case NtpKissAction::None: return finish(Status::KissOfDeath, text);
+  }
+}
+
+void NtpProbe::on_error(const SocketError& e) {
+  if (e.icmp()) icmp_ = e;
+  const std::string to = target().with_port();
+  if (e.port_unreachable()) return finish(Status::Refused, "port unreachable (" + to + ")");
+  if (e.destination_unreachable())
+    return finish(Status::Unreachable, e.unreachable_text() + " (" + e.describe() + ")");
+  if (!e.icmp() && (e.error == ENETUNREACH || e.error == EHOSTUNREACH))
+    return finish(Status::Unreachable, std::string(e.error == ENETUNREACH ? "network" : "host") +
+                                           " unreachable (" + to + ")");
+  // Anything else (time exceeded, a local error) says nothing sure about the server: keep
+  // waiting for an answer or the deadline.
+}
+
+std::pair<Status, std::string> NtpProbe::verdict() const {
+  if (best_) {
+    const NtpPacket& p = best_->packet;
+    const NtpSample& s = best_->sample;
+    const std::string offset = format_ntp_offset(s.offset);
+    const std::string ref = ntp_reference_text(p.stratum, p.reference_id);
+    const std::string of =
+        spec_.samples > 1 ? fmt::format(", best of {}/{} samples", answered_, spec_.samples) : "";
+    const double limit = std::chrono::duration<double>(spec_.max_offset).count();
+    if (std::fabs(s.offset) > limit)
+      return {Status::Unexpected,
+              fmt::format("offset {} exceeds max_offset {} (delay {:.6f} s, stratum {}, ref {}{})",
+                          offset, format_duration(spec_.max_offset), s.delay, p.stratum, ref, of)};
+    if (p.stratum > spec_.max_stratum)
+      return {Status::Unexpected,
+              fmt::format("stratum {} exceeds max_stratum {} (offset {}, delay {:.6f} s, ref {}{})",
+                          p.stratum, spec_.max_stratum, offset, s.delay, ref, of)};
+    return {Status::Ok, fmt::format("offset {}, delay {:.6f} s, stratum {}, ref {}{}", offset,
+                                    s.delay, p.stratum, ref, of)};
+  }
+  const std::string from = target().with_port();
+  const std::string within = format_duration(timeout());
+  if (bogus_ > 0)
+    return {Status::BadResponse,
+            fmt::format("no valid response from {} within {}: {} bogus datagram{}, the last: {}",
+                        from, within, bogus_, bogus_ == 1 ? "" : "s", last_bogus_)};
+  std::string m = fmt::format("no response from {} within {}", from, within);
+  if (stale_ > 0)
+    m += fmt::format(" ({} repl{} with a wrong origin timestamp ignored)", stale_,
+                     stale_ == 1 ? "y" : "ies");
+  return {Status::Timeout, std::move(m)};
+}
+
+Result NtpProbe::expire_io() {
+  auto [status, message] = verdict();
+  return make_result(status, std::move(message));
+}
+
+void NtpProbe::close_io() {
+  spacing_timer_.stop();
+  requests_.clear();  // closes every request's socket
+  best_.reset();
+  sent_ = answered_ = stale_ = bogus_ = 0;
+  last_bogus_.clear();
+  settled_by_.reset();
+  kiss_.clear();
+  icmp_.reset();
+}
+
+void NtpProbe::add_details(Result& r) const {
+  if (!kiss_.empty()) r.details["kiss_code"] = kiss_;
+  if (best_) {
+    r.details["offset_s"] = best_->sample.offset;
+    r.details["delay_s"] = best_->sample.delay;
+  }
+  const NtpPacket* p = best_ ? &best_->packet : settled_by_ ? &*settled_by_ : nullptr;
+  if (p != nullptr) {
+    r.details["stratum"] = p->stratum;
+    r.details["reference_id"] = ntp_reference_text(p->stratum, p->reference_id);
+    r.details["leap"] = p->leap;
+    r.details["root_delay_s"] = ntp_short_seconds(p->root_delay);
+    r.details["root_dispersion_s"] = ntp_short_seconds(p->root_dispersion);
+    r.details["poll"] = p->poll;
+    r.details["precision"] = p->precision;
+  }
+  if (sent_ > 0) {
+    r.details["sent"] = sent_;
+    r.details["answered"] = answered_;
+  }
+  if (stale_ > 0) r.details["stale"] = stale_;
+  if (bogus_ > 0) r.details["bogus"] = bogus_;
+  if (icmp_) {
+    r.details["icmp_type"] = icmp_->type;
+    r.details["icmp_code"] = icmp_->code;
+    if (icmp_->offender) r.details["icmp_from"] = icmp_->offender->ip();
+  }
+}
+
+}  // namespace
+
+std::string NtpSpec::name_suffix() const {
+  return port == kNtpDefaultPort ? "ntp" : "ntp:" + std::to_string(port);
+}
+
+bool parse(Params& p, NtpSpec* out) {
+  std::string s;
+  if (p.get("server", &s)) {
+    if (!s.empty() && (parse_ip(s) || valid_hostname(s)))
+      out->server = s;
+    else
+      p.error("server", fmt::format("'{}' is not an IP address or a hostname", s));
+  }
+  p.get_port("port", &out->port);
+  std::chrono::milliseconds d{};
+  if (p.get_duration("max_offset", &d)) {
+    if (d.count() <= 0)
+      p.error("max_offset", "max_offset must be longer than 0");
+    else
+      out->max_offset = d;
+  }
+  p.get("max_stratum", &out->max_stratum, 1, 15);
+  p.get("samples", &out->samples, 1, kMaxSamples);
+  p.get_duration("spacing", &out->spacing, kMaxSpacing);
+  return !p.failed();
+}
+
+std::string describe_target(const Endpoint& e, const NtpSpec& s) {
+  return host_port(s.server.empty() ? e.host : s.server, s.port);
+}
+
+std::unique_ptr<Probe> make_probe(ProbeContext& ctx, const Endpoint& e, const NtpSpec& s) {
+  Endpoint to = e;
+  if (!s.server.empty()) to.host = s.server;
+  return std::make_unique<NtpProbe>(ctx, std::move(to), s);
+}
+
+}  // namespace netmond
