@@ -348,9 +348,12 @@ void DnsProbe::send(bool tcp) {
   pending_ = std::make_shared<Pending>(Pending{this});
   // c-ares owns a heap copy of the weak pointer until its callback, which frees it.
   auto* arg = new std::weak_ptr<Pending>(pending_);
-  ares_send(channel_->get(), reinterpret_cast<const unsigned char*>(wire.data()),
+  // ares_send may answer at once, from inside this call (a send that fails with "network
+  // unreachable"): on_answer then finishes the run and drops channel_, so hold our own.
+  const std::shared_ptr<AresChannel> channel = channel_;
+  ares_send(channel->get(), reinterpret_cast<const unsigned char*>(wire.data()),
             static_cast<int>(wire.size()), &DnsProbe::on_answer, arg);
-  channel_->after_submit();
+  channel->after_submit();
 }
 
 void DnsProbe::on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf,
