@@ -9,7 +9,7 @@ packages="
   libspdlog-dev libfmt-dev nlohmann-json3-dev catch2 libsystemd-dev
   libssl-dev libpcre2-dev zlib1g-dev
   iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils chrony
-  iputils-ping fping systemd
+  iputils-ping fping systemd nftables
 "
 
 missing=""
@@ -33,7 +33,8 @@ $sudo apt-get update -qq
 # system chronyd. A policy-rc.d that forbids starting services (exit 101, see
 # invoke-rc.d(8)) keeps them stopped, unless the machine already has its own policy.
 # iputils-ping and fping are what `make bench` compares the icmp probe with; systemd
-# brings systemd-analyze, which tests the units (test/systemd/units_test.sh).
+# brings systemd-analyze, which tests the units (test/systemd/units_test.sh); nftables drops
+# every other echo reply in the icmp loss test (test/probes/icmp_test.cpp).
 policy=/usr/sbin/policy-rc.d
 own_policy=""
 if [ ! -e "$policy" ]; then

@@ -138,7 +138,8 @@ TEST_CASE("icmp: echo replies as raw IPv4, ping IPv4 and ICMPv6 sockets return t
   const std::string payload = echo_payload(kCookie, 56);
   const std::string reply = retyped(echo_request(AF_INET, 4242, 7, payload), kEchoReplyV4);
 
-  Packet raw = parse_packet(Framing::Ipv4Raw, ipv4(57, 1, "192.0.2.1", "192.0.2.2", reply));
+  const std::string datagram = ipv4(57, 1, "192.0.2.1", "192.0.2.2", reply);
+  Packet raw = parse_packet(Framing::Ipv4Raw, datagram);  // points into `datagram`
   CHECK(raw.kind == Packet::Kind::EchoReply);
   CHECK(raw.id == 4242);
   CHECK(raw.seq == 7);

@@ -436,13 +436,14 @@ TEST_CASE("icmp: loss is counted when every other reply is dropped (nftables num
     Inside net(fixture, ping_sockets);
     if (!net.ready()) return;
     // Every other echo reply is dropped on its way in, per family.
-    auto nft = test::run(net.ns().wrap({"/usr/sbin/nft",
-                                      "add table inet t; "
-                                      "add chain inet t in { type filter hook input priority 0; }; "
-                                      "add rule inet t in icmp type echo-reply numgen inc mod 2 "
-                                      "== 1 drop; "
-                                      "add rule inet t in icmpv6 type echo-reply numgen inc mod "
-                                      "2 == 1 drop"}));
+    auto nft =
+        test::run(net.ns().wrap({"/usr/sbin/nft",
+                                 "add table inet t; "
+                                 "add chain inet t in { type filter hook input priority 0; }; "
+                                 "add rule inet t in icmp type echo-reply numgen inc mod 2 "
+                                 "== 1 drop; "
+                                 "add rule inet t in icmpv6 type echo-reply numgen inc mod "
+                                 "2 == 1 drop"}));
     REQUIRE(nft.code == 0);
     ProbeHarness& h = net.harness();
     for (std::string ip : {"127.0.0.1", "::1"}) {
