@@ -1,6 +1,6 @@
 # Thin wrappers over the CMake presets (CMakePresets.json): CMake users can run the same
 # `cmake --preset`, `cmake --build --preset` and `ctest --preset` commands by hand.
-.PHONY: all deps build build-asan run test test-default test-asan clean bench
+.PHONY: all deps build build-asan run test test-default test-asan clean bench package
 
 JOBS ?= $(shell nproc)
 CONFIG ?= etc/netmond.yaml
@@ -30,6 +30,11 @@ test-default: build
 
 test-asan: build-asan
 	ctest --preset asan -j $(JOBS)
+
+# The Debian package: build/default/netmond_<version>_amd64.deb (and its -dbgsym .ddeb);
+# install it with `sudo apt install ./build/default/netmond_*.deb` (docs/operations.md#install).
+package: build
+	cmake --build --preset default --target package
 
 # Loopback benchmarks (bench/README.md): bounded runs, figures in build/default/bench/.
 # Speed targets live here, never in the unit tests.

@@ -11,8 +11,9 @@ namespace netmond::ctl {
 
 // Exit codes shared by every command (documented in docs/netmonctl.md).
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;  // the command ran and found a problem
-inline constexpr int kExitUsage = 2;   // bad command line
+inline constexpr int kExitFailed = 1;   // the command ran and found a problem
+inline constexpr int kExitUsage = 2;    // bad command line
+inline constexpr int kExitConnect = 3;  // netmond's control socket cannot be reached
 
 using Args = std::vector<std::string>;
 
@@ -24,5 +25,13 @@ struct Command {
 
 // `netmonctl echo HOST[:PORT] [MESSAGE] [OPTIONS]`: the RFC 862 echo client.
 int echo_command(const Args& args);
+
+// The commands of the control socket (control_commands.cpp), talking to the socket named
+// by control_socket() (control_client.h).
+int status_command(const Args& args);
+int run_command(const Args& args);
+int reload_command(const Args& args);
+int watch_command(const Args& args);
+int version_command(const Args& args);
 
 }  // namespace netmond::ctl

@@ -1,6 +1,7 @@
 // netmonctl: netmond's command-line client. `netmonctl COMMAND [ARGS]`; the commands are
 // the table below, so a new one is a function and a line.
 #include "commands.h"
+#include "control_client.h"
 #include "params.h"
 
 #include <netmond/version.h>
@@ -17,6 +18,11 @@ namespace {
 int help_command(const Args& args);
 
 constexpr Command kCommands[] = {
+    {"status", "show the running netmond's checks: state, latency, last message", status_command},
+    {"run", "run one check now and print its result", run_command},
+    {"reload", "reload netmond's configuration (as SIGHUP) and print what changed", reload_command},
+    {"watch", "print netmond's results and state changes as they happen", watch_command},
+    {"version", "print the version of the running netmond", version_command},
     {"echo", "check an RFC 862 echo server: RTT, loss, duplicates, reordering, corruption",
      echo_command},
     {"help", "print the help of netmonctl or of a command", help_command},
@@ -24,17 +30,21 @@ constexpr Command kCommands[] = {
 
 std::string usage() {
   std::string s =
-      "Usage: netmonctl [--help | --version] COMMAND [ARGS]\n"
+      "Usage: netmonctl [--help | --version] [-s SOCKET] COMMAND [ARGS]\n"
       "\n"
       "The netmond command-line client.\n"
+      "\n"
+      "Options:\n"
+      "  -s, --socket SOCKET  netmond's control socket (default /run/netmond/control.sock)\n"
       "\n"
       "Commands:\n";
   for (const Command& c : kCommands) s += fmt::format("  {:<8} {}\n", c.name, c.summary);
   s += "\n"
        "Run 'netmonctl COMMAND --help' for a command's arguments and options.\n"
        "\n"
-       "Exit status: 0 success; 1 the command found a problem; 2 usage error.\n"
-       "Documentation: docs/netmonctl.md\n";
+       "Exit status: 0 success; 1 the command found a problem; 2 usage error;\n"
+       "3 netmond's control socket cannot be reached.\n"
+       "Documentation: netmonctl(1), /usr/share/doc/netmond/netmonctl.md\n";
   return s;
 }
 
@@ -74,6 +84,24 @@ int run(std::span<char*> argv) {
     return kExitUsage;
   }
   std::string_view first = argv[0];
+  // -s SOCKET, --socket SOCKET, --socket=SOCKET: before the command.
+  if (first == "-s" || first == "--socket" || first.starts_with("--socket=")) {
+    size_t used = 1;
+    if (first.starts_with("--socket=")) {
+      control_socket() = std::string(first.substr(9));
+    } else if (argv.size() < 2) {
+      fmt::print(stderr, "netmonctl: {} needs a value\n", first);
+      return kExitUsage;
+    } else {
+      control_socket() = argv[1];
+      used = 2;
+    }
+    if (control_socket().empty()) {
+      fmt::print(stderr, "netmonctl: {}: the socket path is empty\n", first);
+      return kExitUsage;
+    }
+    return run(argv.subspan(used));
+  }
   if (first == "-h" || first == "--help") return help_command({});
   if (first == "--version") {
     fmt::print("netmonctl {}\n", kVersion);

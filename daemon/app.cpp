@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
@@ -46,6 +47,7 @@ App::App(Options options) : options_(std::move(options)) {
 }
 
 App::~App() {
+  control_.reset();
   scheduler_.reset();
   notifier_.reset();
   context_.reset();
@@ -61,13 +63,14 @@ App::~App() {
   if (uv_loop_close(&loop_) != 0) log::general().error("internal: handles left open at exit");
 }
 
-std::optional<Config> App::load(bool running) {
+std::optional<Config> App::load(bool running, std::vector<std::string>* error_lines) {
   std::vector<Diagnostic> errors;
   std::optional<Config> config =
       source_.empty() ? parse_config(kEmbeddedDefaultConfig, "<built-in default>", &errors)
                       : load_config(source_, &errors);
   if (config) return config;
   for (const auto& d : errors) {
+    if (error_lines) error_lines->push_back(d.format());
     if (running)
       log::general().error("{}", d.format());
     else
@@ -146,10 +149,35 @@ int App::run() {
   } else {
     raise_open_files_limit();
     sighup_.emplace(&loop_);
-    sighup_->start(SIGHUP, [this](int) { reload(); });
+    sighup_->start(SIGHUP, [this](int) { reload("SIGHUP"); });
     scheduler_->apply(config->checks);
     log::general().info("netmond {} started: {} checks from {}", kVersion, scheduler_->size(),
                         source_.empty() ? "the built-in default" : source_);
+    ControlServer::Hooks hooks;
+    hooks.reload = [this] {
+      ReloadOutcome r = reload("control socket");
+      if (!r.ok) {
+        std::string message = r.errors.empty() ? "reload failed" : r.errors.back();
+        if (!r.errors.empty()) r.errors.pop_back();
+        return nlohmann::ordered_json{{"ok", false}, {"error", message}, {"errors", r.errors}};
+      }
+      return nlohmann::ordered_json{{"ok", true},
+                                    {"added", r.applied.added},
+                                    {"removed", r.applied.removed},
+                                    {"changed", r.applied.changed},
+                                    {"unchanged", r.applied.unchanged}};
+    };
+    hooks.version = [this] {
+      return nlohmann::ordered_json{
+          {"ok", true},
+          {"version", kVersion},
+          {"pid", ::getpid()},
+          {"config", source_.empty() ? "<built-in default>" : source_},
+          {"checks", scheduler_->size()},
+      };
+    };
+    control_ = std::make_unique<ControlServer>(&loop_, *scheduler_, std::move(hooks));
+    apply_control(config->control);
     notifier_.emplace(&loop_);
     notifier_->ready(summary());
   }
@@ -159,24 +187,48 @@ int App::run() {
   return kExitOk;
 }
 
-void App::reload() {
-  log::general().info("SIGHUP: reloading {}", source_.empty() ? "the built-in default" : source_);
+App::ReloadOutcome App::reload(std::string_view trigger) {
+  log::general().info("{}: reloading {}", trigger,
+                      source_.empty() ? "the built-in default" : source_);
   notifier_->reloading();
-  std::optional<Config> config = load(true);
+  ReloadOutcome outcome;
+  std::optional<Config> config = load(true, &outcome.errors);
   if (!config) {
+    outcome.errors.push_back(
+        fmt::format("reload failed, keeping the running configuration: {}: {} error{}",
+                    source_.empty() ? "<built-in default>" : source_, outcome.errors.size(),
+                    outcome.errors.size() == 1 ? "" : "s"));
     // Still serving, with the previous configuration: systemd must hear READY=1 again.
     reload_problem_ = fmt::format("reload of {} failed at {:%F %T}, running the previous one",
                                   source_.empty() ? "the built-in default" : source_,
                                   std::chrono::system_clock::now());
     notifier_->ready(summary());
-    return;
+    return outcome;
   }
   reload_problem_.clear();
   apply_logging(config->log);
-  ApplySummary s = scheduler_->apply(config->checks);
+  outcome.ok = true;
+  outcome.applied = scheduler_->apply(config->checks);
+  const ApplySummary& s = outcome.applied;
   log::general().info("reloaded: {} added, {} removed, {} changed, {} unchanged", s.added,
                       s.removed, s.changed, s.unchanged);
+  control_->checks_changed();
+  apply_control(config->control);
   notifier_->ready(summary());
+  return outcome;
+}
+
+void App::apply_control(const ControlConfig& control) {
+  // Unchanged and serving: nothing to do. Unchanged but off (say /run/netmond was
+  // missing): try again, a reload is the operator's way to ask.
+  if (control.socket == control_->path() && control_->listening()) return;
+  if (control.socket.empty()) {
+    if (control_->listening() || control_->path() != control.socket)
+      log::general().info("control socket off (control.socket is \"\")");
+    control_->start("");
+    return;
+  }
+  control_->start(control.socket);
 }
 
 std::string App::summary() const {
@@ -199,6 +251,7 @@ void App::stop() {
   // Closing every handle lets uv_run return: runners cancel their probes, the resolver
   // cancels its queries, and the signal watchers go last.
   if (notifier_) notifier_->stopping();
+  control_.reset();  // removes the socket file
   scheduler_->clear();
   sighup_.reset();
   sigterm_.reset();
@@ -212,6 +265,7 @@ void App::stop() {
 void App::result(const CheckConfig& check, const CheckState& state, const Result& r,
                  const RunInfo& info) {
   log_reporter_.result(check, state, r, info);
+  if (control_) control_->result(check, state, r, info);
   if (!once_) return;
   if (!r.ok()) ++once_failed_;
   // Not stop() here: we are inside the runner that reported; end on the next turn.
@@ -222,6 +276,7 @@ void App::transition(const CheckConfig& check, Health from, Health to, const Res
   // --once prints results only: a first state is not news to a script.
   if (once_) return;
   log_reporter_.transition(check, from, to, r);
+  if (control_) control_->transition(check, from, to, r);
   if (notifier_) notifier_->status(summary());
 }
 

@@ -5,6 +5,7 @@
 #include "ares_channel.h"
 #include "cli.h"
 #include "config.h"
+#include "control.h"
 #include "curl_multi.h"
 #include "report.h"
 #include "resolver.h"
@@ -37,9 +38,18 @@ class App : public Reporter {
  private:
   // Loads the configured source; prints every diagnostic (stderr, or the log when
   // running) and returns nullopt when there is any.
-  std::optional<Config> load(bool running);
+  std::optional<Config> load(bool running, std::vector<std::string>* errors = nullptr);
   void apply_logging(const LogConfig& log);
-  void reload();
+  struct ReloadOutcome {
+    bool ok = false;
+    ApplySummary applied;
+    std::vector<std::string> errors;  // "FILE:LINE:COL: path: message", and the summary
+  };
+  // Reloads the configuration (SIGHUP and the control socket's `reload`); a broken file
+  // changes nothing. `trigger` names the cause in the log.
+  ReloadOutcome reload(std::string_view trigger);
+  // Points the control socket at `path` ("" turns it off), if that changes anything.
+  void apply_control(const ControlConfig& control);
   void stop();
   int check_config(const Config& config);
   // "42 checks: 40 up, 2 down" (+ ", 3 pending" while some have no state yet).
@@ -57,6 +67,7 @@ class App : public Reporter {
   std::unique_ptr<DnsChannels> dns_;
   std::unique_ptr<ProbeContext> context_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ControlServer> control_;  // daemon mode only; goes before the scheduler
   std::optional<uv::Signal> sighup_, sigterm_, sigint_;
   std::optional<uv::Timer> stop_timer_;
   std::optional<SystemdNotifier> notifier_;  // daemon mode only, not --once

@@ -30,12 +30,17 @@ Signals:
                           the running configuration is kept
   SIGTERM, SIGINT         cancel the checks in flight and exit 0
 
+Control socket:
+  control.socket in the configuration (default /run/netmond/control.sock) is
+  where netmonctl asks for status, runs a check, reloads or watches results;
+  see netmonctl(1). If it cannot be bound, netmond runs on without it.
+
 Exit status:
   0  success (--once: every check succeeded)
   1  --once: at least one check failed
   2  configuration or usage error
 
-Documentation: docs/configuration.md, docs/operations.md
+Documentation: netmond(8), netmond.yaml(5), netmonctl(1); /usr/share/doc/netmond/
 )";
 }
 

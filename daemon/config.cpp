@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -150,6 +151,7 @@ class Loader {
     Params top(root, "", diag_);
     top.accept("defaults");
     top.accept("log");
+    top.accept("control");
     top.require("servers");
     top.reject_unknown();
 
@@ -161,6 +163,11 @@ class Loader {
     if (Entry e = find_entry(root, "log"); e.found && optional_map(e, "log")) {
       Params p(e.value, "log", diag_);
       read_log(p, &out->log);
+      p.reject_unknown();
+    }
+    if (Entry e = find_entry(root, "control"); e.found && optional_map(e, "control")) {
+      Params p(e.value, "control", diag_);
+      read_control(p, &out->control);
       p.reject_unknown();
     }
     if (Entry e = find_entry(root, "servers"); e.found) {
@@ -198,6 +205,18 @@ class Loader {
       out->target = s == "journal"  ? LogTarget::Journal
                     : s == "stdout" ? LogTarget::Stdout
                                     : LogTarget::Auto;
+  }
+
+  void read_control(Params& p, ControlConfig* out) {
+    std::string s;
+    if (!p.get("socket", &s)) return;
+    if (!s.empty() && s.front() != '/')
+      p.error("socket", fmt::format("'{}' is not an absolute path (or \"\" for no socket)", s));
+    else if (s.size() >= sizeof(sockaddr_un::sun_path))
+      p.error("socket", fmt::format("the path is {} bytes long; a Unix socket path has at most {}",
+                                    s.size(), sizeof(sockaddr_un::sun_path) - 1));
+    else
+      out->socket = s;
   }
 
   template <typename T>

@@ -45,8 +45,16 @@ struct CheckConfig {
   std::string target() const { return describe_target(endpoint, spec); }
 };
 
+// The control socket (docs/control.md); an empty path turns it off.
+inline constexpr const char* kDefaultControlSocket = "/run/netmond/control.sock";
+struct ControlConfig {
+  std::string socket = kDefaultControlSocket;
+  bool operator==(const ControlConfig&) const = default;
+};
+
 struct Config {
   LogConfig log;
+  ControlConfig control;
   std::vector<CheckConfig> checks;
 };
 

@@ -18,12 +18,12 @@ std::string rfc3339_ms(std::chrono::system_clock::time_point ts) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", tm, ms.count() % 1000);
 }
 
-namespace {
-
-double to_ms(std::chrono::nanoseconds d) {
+double round_ms(std::chrono::nanoseconds d) {
   // Microsecond resolution is what a steady-clock latency can honestly claim.
   return std::round(static_cast<double>(d.count()) / 1e3) / 1e3;
 }
+
+namespace {
 
 constexpr auto kDumpError = nlohmann::ordered_json::error_handler_t::replace;
 
@@ -40,10 +40,10 @@ nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& s
       {"target", check.target()},
       {"ok", r.ok()},
       {"state", to_string(state.health)},
-      {"latency_ms", to_ms(r.latency)},
+      {"latency_ms", round_ms(r.latency)},
       {"message", r.message},
       {"reason", code(r.status)},
-      {"lateness_ms", to_ms(info.lateness)},
+      {"lateness_ms", round_ms(info.lateness)},
       {"attempts", info.attempts},
       {"details", r.details},
   };

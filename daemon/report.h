@@ -36,6 +36,8 @@ nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& s
 nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, Health to,
                                        const Result& r, std::chrono::system_clock::time_point ts);
 std::string rfc3339_ms(std::chrono::system_clock::time_point ts);
+// A duration in milliseconds, rounded to the microsecond, as the JSON lines carry it.
+double round_ms(std::chrono::nanoseconds d);
 
 // Writes results and transitions through the logger set up by log.h, in the configured
 // format; with LogResults::Changes only failures and transitions are written.

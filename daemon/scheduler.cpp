@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <utility>
 
 namespace netmond {
 
@@ -178,6 +179,10 @@ size_t Scheduler::in_flight() const {
 const CheckRunner* Scheduler::find(const std::string& name) const {
   auto it = runners_.find(name);
   return it == runners_.end() ? nullptr : it->second.get();
+}
+
+CheckRunner* Scheduler::find(const std::string& name) {
+  return const_cast<CheckRunner*>(std::as_const(*this).find(name));
 }
 
 }  // namespace netmond

@@ -97,6 +97,7 @@ class Scheduler {
   size_t size() const { return runners_.size(); }
   size_t in_flight() const;
   const CheckRunner* find(const std::string& name) const;
+  CheckRunner* find(const std::string& name);
   template <typename Fn>
   void for_each(Fn fn) const {
     for (const auto& [name, r] : runners_) fn(*r);

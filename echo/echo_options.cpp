@@ -65,7 +65,7 @@ Signals: SIGTERM, SIGINT: log the counters and exit 0.
 Exit status: 0 stopped by a signal; 1 could not listen or notify systemd;
 2 usage error.
 
-Documentation: docs/echo.md
+Documentation: netmond-echo(8), /usr/share/doc/netmond/echo.md
 )",
       fmt::arg("port", kEchoServerPort), fmt::arg("listen", kEchoServerDefaultListen),
       fmt::arg("max_size", EchoConfig{}.max_size), fmt::arg("rate", EchoConfig{}.rate));

@@ -10,6 +10,7 @@ packages="
   libssl-dev libpcre2-dev zlib1g-dev
   iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils chrony
   iputils-ping fping systemd nftables
+  scdoc dpkg-dev man-db groff-base
 "
 
 missing=""
@@ -34,7 +35,10 @@ $sudo apt-get update -qq
 # invoke-rc.d(8)) keeps them stopped, unless the machine already has its own policy.
 # iputils-ping and fping are what `make bench` compares the icmp probe with; systemd
 # brings systemd-analyze, which tests the units (test/systemd/units_test.sh); nftables drops
-# every other echo reply in the icmp loss test (test/probes/icmp_test.cpp).
+# every other echo reply in the icmp loss test (test/probes/icmp_test.cpp). scdoc turns
+# docs/man/*.scd into the man pages at build time; dpkg-dev's dpkg-shlibdeps writes the
+# .deb's Depends (`make package`); man-db and groff-base render the pages in the package
+# test (test/package/package_test.sh).
 policy=/usr/sbin/policy-rc.d
 own_policy=""
 if [ ! -e "$policy" ]; then

@@ -209,6 +209,32 @@ int Udp::fileno() const {
   return fd;
 }
 
+namespace {
+
+// uv_listen on a server's slot; connections are dispatched to the slot's callback.
+template <typename SlotT>
+int listen_slot(SlotT* slot, int backlog, decltype(SlotT::fn) fn) {
+  slot->fn = std::move(fn);
+  return uv_listen(reinterpret_cast<uv_stream_t*>(&slot->handle), backlog,
+                   [](uv_stream_t* h, int status) noexcept {
+                     auto* s = static_cast<SlotT*>(h->data);
+                     if (s->closed) return;
+                     auto fn = s->fn;  // the callback may destroy the server
+                     fn(status);
+                   });
+}
+
+// Accepts one pending connection of a server's slot into `client`, initialised anew.
+template <typename SlotT, typename Stream>
+int accept_slot(SlotT* slot, Stream& client) {
+  int rc = client.init(slot->handle.loop);
+  if (rc == 0) rc = uv_accept(reinterpret_cast<uv_stream_t*>(&slot->handle), client.stream());
+  if (rc != 0) client.reset();
+  return rc;
+}
+
+}  // namespace
+
 int TcpServer::init(uv_loop_t* loop, unsigned family) {
   detail::close_slot(std::exchange(slot_, nullptr));
   auto* s = new SlotT;
@@ -229,22 +255,10 @@ int TcpServer::bind(const sockaddr* addr, unsigned flags) {
 int TcpServer::open(int fd) { return uv_tcp_open(&slot_->handle, fd); }
 
 int TcpServer::listen(int backlog, ConnectionFn fn) {
-  slot_->fn = std::move(fn);
-  return uv_listen(reinterpret_cast<uv_stream_t*>(&slot_->handle), backlog,
-                   [](uv_stream_t* h, int status) noexcept {
-                     auto* s = static_cast<SlotT*>(h->data);
-                     if (s->closed) return;
-                     ConnectionFn fn = s->fn;  // the callback may destroy this server
-                     fn(status);
-                   });
+  return listen_slot(slot_, backlog, std::move(fn));
 }
 
-int TcpServer::accept(TcpStream& client) {
-  int rc = client.init(slot_->handle.loop);
-  if (rc == 0) rc = uv_accept(reinterpret_cast<uv_stream_t*>(&slot_->handle), client.stream());
-  if (rc != 0) client.reset();
-  return rc;
-}
+int TcpServer::accept(TcpStream& client) { return accept_slot(slot_, client); }
 
 int TcpServer::fileno() const {
   uv_os_fd_t fd = -1;
@@ -324,5 +338,122 @@ int TcpStream::fileno() const {
 }
 
 void TcpStream::reset() { detail::close_slot(std::exchange(slot_, nullptr)); }
+
+int PipeServer::init(uv_loop_t* loop) {
+  detail::close_slot(std::exchange(slot_, nullptr));
+  auto* s = new SlotT;
+  int rc = uv_pipe_init(loop, &s->handle, 0);
+  if (rc != 0) {
+    delete s;
+    return rc;
+  }
+  s->handle.data = s;
+  slot_ = s;
+  return 0;
+}
+
+int PipeServer::bind(const std::string& path) { return uv_pipe_bind(&slot_->handle, path.c_str()); }
+
+int PipeServer::listen(int backlog, ConnectionFn fn) {
+  return listen_slot(slot_, backlog, std::move(fn));
+}
+
+int PipeServer::accept(PipeStream& client) { return accept_slot(slot_, client); }
+
+struct PipeStream::SlotT {
+  static constexpr size_t kReadBuffer = 64 * 1024;
+  uv_pipe_t handle{};
+  uv_write_t write_req{};
+  std::string writing;  // the buffer of the uv_write in flight
+  std::string queued;   // written by the owner since
+  bool write_active = false;
+  ReadFn read_fn;
+  DrainedFn drained_fn;
+  char buf[kReadBuffer];
+  bool closed = false;
+
+  // Hands `queued` to libuv when no write is in flight.
+  int flush() {
+    if (write_active || queued.empty()) return 0;
+    writing.swap(queued);
+    queued.clear();
+    uv_buf_t b = uv_buf_init(writing.data(), static_cast<unsigned>(writing.size()));
+    int rc = uv_write(&write_req, reinterpret_cast<uv_stream_t*>(&handle), &b, 1,
+                      [](uv_write_t* req, int status) noexcept {
+                        auto* s = static_cast<SlotT*>(req->data);
+                        s->write_active = false;
+                        s->writing.clear();
+                        if (s->closed) return;  // UV_ECANCELED during close
+                        if (status == 0) status = s->flush();
+                        if (status < 0) {
+                          ReadFn fn = s->read_fn;  // may destroy the owner
+                          if (fn) fn(status, nullptr);
+                          return;
+                        }
+                        if (!s->write_active && s->drained_fn) {
+                          DrainedFn fn = std::exchange(s->drained_fn, nullptr);
+                          fn();
+                        }
+                      });
+    if (rc == 0) write_active = true;
+    return rc;
+  }
+};
+
+int PipeStream::init(uv_loop_t* loop) {
+  reset();
+  auto* s = new SlotT;
+  int rc = uv_pipe_init(loop, &s->handle, 0);
+  if (rc != 0) {
+    delete s;
+    return rc;
+  }
+  s->handle.data = s;
+  s->write_req.data = s;
+  slot_ = s;
+  return 0;
+}
+
+uv_stream_t* PipeStream::stream() { return reinterpret_cast<uv_stream_t*>(&slot_->handle); }
+
+int PipeStream::read_start(ReadFn fn) {
+  slot_->read_fn = std::move(fn);
+  return uv_read_start(
+      stream(),
+      [](uv_handle_t* h, size_t, uv_buf_t* out) noexcept {
+        auto* s = static_cast<SlotT*>(h->data);
+        *out = uv_buf_init(s->buf, sizeof s->buf);
+      },
+      [](uv_stream_t* h, ssize_t nread, const uv_buf_t* buf) noexcept {
+        auto* s = static_cast<SlotT*>(h->data);
+        if (s->closed || nread == 0) return;
+        ReadFn fn = s->read_fn;  // the callback may destroy this stream
+        fn(nread, buf->base);
+      });
+}
+
+void PipeStream::read_stop() {
+  if (slot_) uv_read_stop(stream());
+}
+
+int PipeStream::write(std::string data) {
+  if (slot_->queued.empty())
+    slot_->queued = std::move(data);
+  else
+    slot_->queued += data;
+  return slot_->flush();
+}
+
+bool PipeStream::on_drained(DrainedFn fn) {
+  if (unsent() == 0) return false;
+  slot_->drained_fn = std::move(fn);
+  return true;
+}
+
+size_t PipeStream::unsent() const {
+  return slot_ ? slot_->writing.size() + slot_->queued.size() : 0;
+}
+
+void PipeStream::reset() { detail::close_slot(std::exchange(slot_, nullptr)); }
 
 }  // namespace netmond::uv

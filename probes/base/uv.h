@@ -260,6 +260,69 @@ class TcpStream {
   SlotT* slot_ = nullptr;
 };
 
+class PipeStream;
+
+// A listening Unix stream socket (uv_pipe_t).
+class PipeServer {
+ public:
+  // Called once per incoming connection (status < 0 on an accept error); call accept().
+  using ConnectionFn = std::function<void(int status)>;
+  PipeServer() = default;
+  ~PipeServer() { detail::close_slot(slot_); }
+  PipeServer(PipeServer&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  PipeServer(const PipeServer&) = delete;
+  PipeServer& operator=(const PipeServer&) = delete;
+
+  // Returns 0 or a libuv error code, as do the others.
+  int init(uv_loop_t* loop);
+  // Creates the socket file `path` (which must not exist).
+  int bind(const std::string& path);
+  int listen(int backlog, ConnectionFn fn);
+  // Accepts one pending connection into `client` (re-initialised on this loop).
+  int accept(PipeStream& client);
+  bool valid() const { return slot_ != nullptr; }
+  void reset() { detail::close_slot(std::exchange(slot_, nullptr)); }
+
+ private:
+  using SlotT = detail::Slot<uv_pipe_t, ConnectionFn>;
+  SlotT* slot_ = nullptr;
+};
+
+// A connected Unix stream socket that owns both its buffers: reads land in a 64 KiB buffer
+// of its own, and write() queues a copy, so it never fails for lack of room and the caller
+// keeps nothing alive. unsent() is what the kernel has not taken yet: bound it, or a peer
+// that does not read grows it forever.
+class PipeStream {
+ public:
+  // nread > 0: data; nread < 0: UV_EOF or an error, of reading or of writing. The callback
+  // may destroy this stream.
+  using ReadFn = std::function<void(ssize_t nread, const char* data)>;
+  // Everything written has been handed to the kernel.
+  using DrainedFn = std::function<void()>;
+  PipeStream() = default;
+  ~PipeStream() { reset(); }
+  PipeStream(PipeStream&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  PipeStream(const PipeStream&) = delete;
+  PipeStream& operator=(const PipeStream&) = delete;
+
+  int init(uv_loop_t* loop);
+  uv_stream_t* stream();
+  int read_start(ReadFn fn);
+  void read_stop();
+  // Queues `data`; returns 0 or a libuv error (the connection is then broken).
+  int write(std::string data);
+  // Calls `fn` once, when unsent() drops to 0. Returns false, keeping no `fn`, when it
+  // already is 0.
+  bool on_drained(DrainedFn fn);
+  size_t unsent() const;
+  bool valid() const { return slot_ != nullptr; }
+  void reset();
+
+ private:
+  struct SlotT;
+  SlotT* slot_ = nullptr;
+};
+
 // Runs `fn` on a later loop turn. Probes use it so that completion callbacks never run
 // inside the call that started them or inside a library callback.
 class Deferred {

@@ -1,4 +1,5 @@
 // Black-box tests of the real netmond binary: exit codes, output formats, signals, reload.
+#include "support/daemon_config.h"
 #include "support/netns.h"
 #include "support/peers.h"
 #include "support/process.h"
@@ -36,20 +37,6 @@ std::vector<json> events(const std::vector<json>& lines, const std::string& even
   for (const auto& j : lines)
     if (j.value("event", "") == event) out.push_back(j);
   return out;
-}
-
-std::string two_tcp_checks(int open_port, int closed, const std::string& interval = "60s") {
-  return "servers:\n"
-         "  - address: 127.0.0.1\n"
-         "    interval: " +
-         interval +
-         "\n"
-         "    services:\n"
-         "      - {type: tcp, port: " +
-         std::to_string(open_port) +
-         ", name: open}\n"
-         "      - {type: tcp, port: " +
-         std::to_string(closed) + ", name: closed}\n";
 }
 
 }  // namespace
@@ -134,7 +121,8 @@ TEST_CASE("netmond --once exits 0 when every check succeeded", "[daemon]") {
 
 TEST_CASE("SIGTERM stops the daemon cleanly within a second", "[daemon]") {
   TcpListener open("127.0.0.1");
-  auto cfg = write_file(temp_dir(), "n.yaml", two_tcp_checks(open.port(), closed_port(), "100ms"));
+  auto cfg = write_file(temp_dir(), "n.yaml",
+                        kNoControl + two_tcp_checks(open.port(), closed_port(), "100ms"));
   ChildProcess d({netmond_bin(), "-c", cfg});
   REQUIRE(d.wait_for_output(" closed DOWN ", 5s));
   auto t0 = std::chrono::steady_clock::now();
@@ -152,12 +140,13 @@ TEST_CASE("SIGHUP with a broken file keeps the old config; a good one applies th
   TcpListener open("127.0.0.1");
   int closed = closed_port();
   auto dir = temp_dir();
-  auto cfg = write_file(dir, "n.yaml", two_tcp_checks(open.port(), closed, "100ms"));
+  auto cfg = write_file(dir, "n.yaml", kNoControl + two_tcp_checks(open.port(), closed, "100ms"));
   ChildProcess d({netmond_bin(), "-c", cfg});
   REQUIRE(d.wait_for_output(" open UP ", 5s));
 
   // Broken: the daemon reports file:line:col and keeps checking with the old config.
-  write_file(dir, "n.yaml", two_tcp_checks(open.port(), closed, "100ms") + "  - address: [\n");
+  write_file(dir, "n.yaml",
+             kNoControl + two_tcp_checks(open.port(), closed, "100ms") + "  - address: [\n");
   d.signal(SIGHUP);
   REQUIRE(d.wait_for_output("reload failed, keeping the running configuration", 5s));
   CHECK(d.out().find(cfg + ":") != std::string::npos);
@@ -167,11 +156,12 @@ TEST_CASE("SIGHUP with a broken file keeps the old config; a good one applies th
 
   // Good: "open" unchanged, "closed" removed, "added" new.
   write_file(dir, "n.yaml",
-             "servers:\n"
-             "  - address: 127.0.0.1\n"
-             "    interval: 100ms\n"
-             "    services:\n"
-             "      - {type: tcp, port: " +
+             kNoControl +
+                 "servers:\n"
+                 "  - address: 127.0.0.1\n"
+                 "    interval: 100ms\n"
+                 "    services:\n"
+                 "      - {type: tcp, port: " +
                  std::to_string(open.port()) +
                  ", name: open}\n"
                  "      - {type: tcp, port: " +
@@ -254,10 +244,10 @@ TEST_CASE("HTTP transfers in flight end cleanly on SIGHUP and SIGTERM", "[daemon
            ", url: \"http://127.0.0.1:" + std::to_string(l.port()) +
            "/\", interval: 1s, timeout: 900ms}\n";
   };
-  const std::string head =
-      "servers:\n"
-      "  - address: 127.0.0.1\n"
-      "    services:\n";
+  const std::string head = kNoControl +
+                           "servers:\n"
+                           "  - address: 127.0.0.1\n"
+                           "    services:\n";
   auto dir = temp_dir();
   auto cfg =
       write_file(dir, "n.yaml", head + http_check(silent_a, "a") + http_check(silent_b, "b"));

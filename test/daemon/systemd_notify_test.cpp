@@ -20,7 +20,8 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string config(std::uint16_t open_port, int closed_port) {
-  return "servers:\n"
+  return "control: {socket: \"\"}\n"
+         "servers:\n"
          "  - address: 127.0.0.1\n"
          "    interval: 100ms\n"
          "    services:\n"
