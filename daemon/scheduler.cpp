@@ -146,6 +146,7 @@ ApplySummary Scheduler::apply(const std::vector<CheckConfig>& checks, bool perio
     auto old = runners_.find(c.name);
     if (old != runners_.end() && old->second->config() == c) {
       ++s.unchanged;
+      old->second->reloaded();
       next.emplace(c.name, std::move(old->second));
       runners_.erase(old);
       continue;

@@ -49,6 +49,8 @@ class CheckRunner {
   const CheckState& state() const { return state_; }
   const std::optional<Result>& last_result() const { return last_; }
   bool in_flight() const { return in_flight_; }
+  // A reload kept this check unchanged: tells its probe (Probe::reloaded).
+  void reloaded() { probe_->reloaded(); }
   std::uint64_t skipped_slots() const { return skipped_; }
 
  private:

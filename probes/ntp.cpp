@@ -87,6 +87,13 @@ class NtpProbe final : public NetworkProbe {
         spacing_timer_(ctx.loop) {}
   ~NtpProbe() override { close_io(); }
 
+  // DENY and RSTR hold "until the next reload": the operator's way to say "try again".
+  // RATE back-off is the server's to lift, so it stays.
+  void reloaded() override {
+    stop_code_.clear();
+    stop_text_.clear();
+  }
+
  private:
   struct Request {
     NtpTimestamp nonce = 0;
@@ -120,8 +127,8 @@ class NtpProbe final : public NetworkProbe {
 
   const NtpSpec spec_;
 
-  // Kiss-o'-death state: kept across runs, for the probe's lifetime.
-  std::string stop_code_;     // DENY or RSTR received: never query again
+  // Kiss-o'-death state: kept across runs (DENY/RSTR until reloaded()).
+  std::string stop_code_;     // DENY or RSTR received: no query until the next reload
   std::string stop_text_;     // "kiss code DENY (access denied by the server) from 127.0.0.1:123"
   unsigned rate_kisses_ = 0;  // RATE kisses in a row
   std::chrono::nanoseconds quiet_until_{};  // after RATE: no query before this (uv::now)
@@ -150,7 +157,7 @@ bool NtpProbe::held_off() {
   if (!stop_code_.empty()) {
     kiss_ = stop_code_;
     finish(Status::KissOfDeath,
-           "not queried: " + stop_text_ + "; no query until netmond restarts or the check changes");
+           "not queried: " + stop_text_ + "; no query until the next reload or restart");
     return true;
   }
   const auto now = uv::now();
@@ -283,8 +290,7 @@ void NtpProbe::on_kiss(const NtpResponse& response) {
     case NtpKissAction::Stop:
       stop_code_ = response.kiss;
       stop_text_ = text;
-      return finish(Status::KissOfDeath,
-                    text + ": no query until netmond restarts or the check changes");
+      return finish(Status::KissOfDeath, text + ": no query until the next reload or restart");
     case NtpKissAction::None: return finish(Status::KissOfDeath, text);
   }
 }

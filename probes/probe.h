@@ -15,6 +15,8 @@
 //                  this probe (a timeout, or "open|filtered" for udp); done never fires, or
 //     cancel()     the check is going away (reload, shutdown): stop all I/O, no result.
 //   The destructor implies cancel().
+//   reloaded()   the configuration was reloaded and this check is unchanged, so the probe
+//                lives on: forget what was meant to last only until the next reload.
 //   Probes own no deadline timer of their own: netmond's deadline is the only bound, and
 //   library timeouts (c-ares, curl) are at most a backstop behind it.
 //
@@ -70,6 +72,9 @@ class Probe {
   virtual Result expire() = 0;
   // Stop the run in flight without a result. Safe when idle.
   virtual void cancel() = 0;
+  // A reload kept this check (its configuration is unchanged). Never during a run's
+  // callbacks; a run may be in flight.
+  virtual void reloaded() {}
 };
 
 }  // namespace netmond

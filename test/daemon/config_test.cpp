@@ -1,4 +1,6 @@
 #include "config.h"
+#include "dns.h"
+#include "ntp.h"
 #include "support/config_text.h"
 #include "udp_echo.h"
 
@@ -9,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -280,10 +283,20 @@ TEST_CASE("etc/netmond.yaml loads and checks only this host", "[config]") {
   INFO(all);
   REQUIRE(c);
   REQUIRE_FALSE(c->checks.empty());
+  auto local = [](const std::string& host) { return host == "127.0.0.1" || host == "::1"; };
+  std::set<std::string> types;
   for (const auto& k : c->checks) {
     INFO(k.name);
-    CHECK((k.endpoint.host == "127.0.0.1" || k.endpoint.host == "::1"));
+    types.insert(std::string(k.type()));
+    CHECK(local(k.endpoint.host));
+    // The servers asked, where a type names its own: this host too.
+    if (const auto* dns = std::get_if<DnsSpec>(&k.spec))
+      CHECK((dns->server.empty() || local(dns->server)));
+    if (const auto* ntp = std::get_if<NtpSpec>(&k.spec))
+      CHECK((ntp->server.empty() || local(ntp->server)));
   }
+  // An example of every implemented type.
+  CHECK(types == std::set<std::string>{"tcp", "udp", "udp_echo", "http", "icmp", "dns", "ntp"});
 }
 
 TEST_CASE("docs/examples/seed.yaml fails only on types not implemented yet", "[config]") {

@@ -16,7 +16,7 @@ namespace {
 // A probe that answers after `delay` with the next status of `script` (then repeats the
 // last), and counts what the runner asked of it, in the manner of ninja's fakes.
 struct FakeStats {
-  int starts = 0, cancels = 0, expires = 0, active = 0, max_active = 0;
+  int starts = 0, cancels = 0, expires = 0, active = 0, max_active = 0, reloads = 0;
   std::vector<std::chrono::nanoseconds> start_times;
 };
 
@@ -47,6 +47,7 @@ class FakeProbe : public Probe {
     if (timer_.active()) ++stats_.cancels;
     stop();
   }
+  void reloaded() override { ++stats_.reloads; }
 
  private:
   void stop() {
@@ -265,7 +266,9 @@ TEST_CASE("apply diffs by name: unchanged checks keep state, others restart", "[
     CHECK(summary.removed == 1);
     CHECK(summary.changed == 1);
     CHECK(summary.unchanged == 1);
-    CHECK(s.find("keep") == keep_runner);  // the same runner, timers and all
+    CHECK(s.find("keep") == keep_runner);     // the same runner, timers and all
+    CHECK(fakes.stats["keep"].reloads == 1);  // and its probe was told (Probe::reloaded)
+    CHECK(fakes.stats["change"].reloads == 0);
     CHECK(s.find("keep")->state().runs >= keep_runs);
     CHECK(s.find("change")->state().runs == 0);  // fresh state
     CHECK(s.find("removed") == nullptr);
@@ -276,6 +279,8 @@ TEST_CASE("apply diffs by name: unchanged checks keep state, others restart", "[
     // Applying the same list again changes nothing.
     auto again = s.apply({keep, changed, check("added", 100ms, 50ms)});
     CHECK(again.unchanged == 3);
+    CHECK(fakes.stats["keep"].reloads == 2);
+    CHECK(fakes.stats["added"].reloads == 1);
     CHECK(again.added + again.removed + again.changed == 0);
   }
   REQUIRE(f.finish() == 0);

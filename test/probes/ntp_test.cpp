@@ -253,7 +253,7 @@ TEST_CASE("ntp fake: RATE fails the run and holds off the following runs", "[ntp
   REQUIRE(fixture.finish() == 0);
 }
 
-TEST_CASE("ntp fake: DENY and RSTR stop querying the server for the probe's life", "[ntp]") {
+TEST_CASE("ntp fake: DENY and RSTR stop querying the server until the next reload", "[ntp]") {
   LoopFixture fixture;
   {
     ProbeHarness h(fixture.loop());
@@ -266,23 +266,29 @@ TEST_CASE("ntp fake: DENY and RSTR stop querying the server for the probe's life
       CHECK_THAT(r.message,
                  Catch::StartsWith(std::string("kiss code ") + code + " (access denied") &&
                      Catch::EndsWith("from " + from(fake) +
-                                     ": no query until netmond restarts or the check "
-                                     "changes"));
+                                     ": no query until the next reload or restart"));
       CHECK(r.details["kiss_code"] == code);
 
       fake.set_options(FakeNtpOptions(NtpFault::Answer));
       r = run(fixture, *probe);
       CHECK(r.status == Status::KissOfDeath);
       CHECK_THAT(r.message, Catch::StartsWith(std::string("not queried: kiss code ") + code) &&
-                                Catch::EndsWith("; no query until netmond restarts or the check "
-                                                "changes"));
+                                Catch::EndsWith("; no query until the next reload or restart"));
       CHECK(r.details["kiss_code"] == code);
       CHECK(fake.requests().size() == 1);
 
-      // A new probe (a changed check after a reload, or a restart) asks again.
-      auto fresh = ntp_probe(h, spec_for(fake));
-      CHECK(run(fixture, *fresh).status == Status::Ok);
+      // A reload that keeps the check asks again (Probe::reloaded)...
+      probe->reloaded();
+      CHECK(run(fixture, *probe).status == Status::Ok);
       CHECK(fake.requests().size() == 2);
+      // ... and so does a new probe (a changed check after a reload, or a restart).
+      fake.set_options(kiss(code));
+      auto fresh = ntp_probe(h, spec_for(fake));
+      CHECK(run(fixture, *fresh).status == Status::KissOfDeath);
+      fresh = ntp_probe(h, spec_for(fake));
+      fake.set_options(FakeNtpOptions(NtpFault::Answer));
+      CHECK(run(fixture, *fresh).status == Status::Ok);
+      CHECK(fake.requests().size() == 4);
     }
   }
   REQUIRE(fixture.finish() == 0);
