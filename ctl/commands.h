@@ -3,6 +3,8 @@
 // name. A command prints its own help for -h/--help.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,5 +35,13 @@ int run_command(const Args& args);
 int reload_command(const Args& args);
 int watch_command(const Args& args);
 int version_command(const Args& args);
+
+// `netmonctl probe TYPE TARGET [--set KEY=VALUE]...`: one check, once, without the daemon
+// (probe_command.cpp); also a Nagios/Icinga plugin with --format nagios.
+int probe_command(const Args& args);
+
+// The line of one result event (netmond's JSON result object), as netmond's text log
+// writes it: "NAME STATE LATENCY [REASON: ]MESSAGE".
+std::string result_line(const nlohmann::ordered_json& event);
 
 }  // namespace netmond::ctl

@@ -111,16 +111,6 @@ std::string colour_state(const std::string& state, size_t width, bool colour) {
   return fmt::format("\033[{}m{}\033[0m", code, padded);
 }
 
-// The line of one result event, as netmond's text log writes it.
-std::string result_line(const json& e) {
-  std::string line =
-      fmt::format("{} {} {} ", text(e, "check"), upper(text(e, "state")), latency(e));
-  if (!e.value("ok", false)) line += text(e, "reason") + ": ";
-  line += text(e, "message");
-  if (unsigned a = e.value("attempts", 1u); a > 1) line += fmt::format(" (attempt {})", a);
-  return line;
-}
-
 void print_table(const json& checks, bool colour) {
   const std::vector<std::string> head = {"NAME",    "TYPE", "TARGET",   "STATE",  "SINCE",
                                          "LATENCY", "RUNS", "FAILURES", "MESSAGE"};
@@ -156,6 +146,15 @@ void print_table(const json& checks, bool colour) {
 volatile std::sig_atomic_t g_interrupted = 0;
 
 }  // namespace
+
+std::string result_line(const json& e) {
+  std::string line =
+      fmt::format("{} {} {} ", text(e, "check"), upper(text(e, "state")), latency(e));
+  if (!e.value("ok", false)) line += text(e, "reason") + ": ";
+  line += text(e, "message");
+  if (unsigned a = e.value("attempts", 1u); a > 1) line += fmt::format(" (attempt {})", a);
+  return line;
+}
 
 int status_command(const Args& args) {
   static constexpr Spec kSpec{

@@ -23,6 +23,7 @@ constexpr Command kCommands[] = {
     {"reload", "reload netmond's configuration (as SIGHUP) and print what changed", reload_command},
     {"watch", "print netmond's results and state changes as they happen", watch_command},
     {"version", "print the version of the running netmond", version_command},
+    {"probe", "run one check once, without the daemon (also a Nagios plugin)", probe_command},
     {"echo", "check an RFC 862 echo server: RTT, loss, duplicates, reordering, corruption",
      echo_command},
     {"help", "print the help of netmonctl or of a command", help_command},
