@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,16 @@ struct Command {
   std::string_view summary;
   int (*run)(const Args& args);
 };
+
+// The table of commands (main.cpp), and lookups in it for the shell.
+std::span<const Command> commands();
+const Command* find_command(std::string_view name);
+// Prints "unknown command 'x' (did you mean 'y'?)" to stderr; returns kExitUsage.
+int unknown_command(std::string_view name);
+
+// `netmonctl shell`, and `netmonctl` alone on a terminal: the interactive shell
+// (shell.cpp).
+int shell_command(const Args& args);
 
 // `netmonctl echo HOST[:PORT] [MESSAGE] [OPTIONS]`: the RFC 862 echo client.
 int echo_command(const Args& args);

@@ -22,19 +22,24 @@ ControlClient::~ControlClient() {
 }
 
 ControlClient::ControlClient(ControlClient&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)), buffer_(std::move(o.buffer_)) {}
+    : fd_(std::exchange(o.fd_, -1)),
+      path_(std::move(o.path_)),
+      buffer_(std::move(o.buffer_)),
+      quiet_(o.quiet_) {}
 
-std::optional<ControlClient> ControlClient::connect(const std::string& path) {
+std::optional<ControlClient> ControlClient::connect(const std::string& path, bool quiet) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) {
-    fmt::print(stderr, "netmonctl: cannot connect to {}: the path is too long for a socket\n",
-               path);
+    if (!quiet)
+      fmt::print(stderr, "netmonctl: cannot connect to {}: the path is too long for a socket\n",
+                 path);
     return std::nullopt;
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
   ControlClient c;
   c.path_ = path;
+  c.quiet_ = quiet;
   c.fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (c.fd_ >= 0 && ::connect(c.fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
     return c;
@@ -47,6 +52,7 @@ std::optional<ControlClient> ControlClient::connect(const std::string& path) {
     case EPERM: hint = " — run as root or as a member of the socket's group"; break;
     default: break;
   }
+  if (quiet) return std::nullopt;
   fmt::print(stderr, "netmonctl: cannot connect to {}: {}{}\n", path,
              err == EACCES || err == EPERM ? "permission denied" : std::strerror(err), hint);
   return std::nullopt;
@@ -58,7 +64,8 @@ bool ControlClient::send(const nlohmann::ordered_json& request) {
     ssize_t n = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      fmt::print(stderr, "netmonctl: cannot send to {}: {}\n", path_, std::strerror(errno));
+      if (!quiet_)
+        fmt::print(stderr, "netmonctl: cannot send to {}: {}\n", path_, std::strerror(errno));
       return false;
     }
     done += static_cast<size_t>(n);
@@ -77,8 +84,9 @@ std::optional<nlohmann::ordered_json> ControlClient::receive(bool* interrupted) 
     }
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      fmt::print(stderr, "netmonctl: {} closed the connection{}\n", path_,
-                 n < 0 ? fmt::format(": {}", std::strerror(errno)) : "");
+      if (!quiet_)
+        fmt::print(stderr, "netmonctl: {} closed the connection{}\n", path_,
+                   n < 0 ? fmt::format(": {}", std::strerror(errno)) : "");
       return std::nullopt;
     }
     buffer_.append(buf, static_cast<size_t>(n));
@@ -87,8 +95,9 @@ std::optional<nlohmann::ordered_json> ControlClient::receive(bool* interrupted) 
   buffer_.erase(0, nl + 1);
   nlohmann::ordered_json j = nlohmann::ordered_json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    fmt::print(stderr, "netmonctl: {} sent something that is not a JSON object: {}\n", path_,
-               line.substr(0, 200));
+    if (!quiet_)
+      fmt::print(stderr, "netmonctl: {} sent something that is not a JSON object: {}\n", path_,
+                 line.substr(0, 200));
     return std::nullopt;
   }
   return j;

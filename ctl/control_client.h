@@ -23,8 +23,9 @@ class ControlClient {
   ControlClient& operator=(const ControlClient&) = delete;
 
   // Connects to `path`. On failure, prints the reason with a hint to stderr
-  // ("... — is netmond running?") and returns nullopt.
-  static std::optional<ControlClient> connect(const std::string& path);
+  // ("... — is netmond running?") and returns nullopt. A `quiet` client prints nothing,
+  // now or later (the shell's tab completion asks while the user types).
+  static std::optional<ControlClient> connect(const std::string& path, bool quiet = false);
   // Sends one request line.
   bool send(const nlohmann::ordered_json& request);
   // Reads one line and parses it. Returns nullopt (after printing why) when the daemon
@@ -36,6 +37,7 @@ class ControlClient {
   int fd_ = -1;
   std::string path_;
   std::string buffer_;
+  bool quiet_ = false;
 };
 
 }  // namespace netmond::ctl

@@ -230,11 +230,23 @@ int watch_command(const Args& args) {
   if (auto done = prologue(kSpec, args, &cl)) return *done;
   auto client = ControlClient::connect(control_socket());
   if (!client || !client->send({{"command", "watch"}})) return kExitConnect;
-  // No SA_RESTART: Ctrl-C interrupts the blocking read, and we end cleanly.
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { g_interrupted = 1; };
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  // No SA_RESTART: Ctrl-C interrupts the blocking read, and we end cleanly. The previous
+  // handlers come back on return: in the shell, Ctrl-C ends a watch, not the shell.
+  struct Handlers {
+    struct sigaction old_int {
+    }, old_term{};
+    Handlers() {
+      g_interrupted = 0;
+      struct sigaction sa {};
+      sa.sa_handler = [](int) { g_interrupted = 1; };
+      sigaction(SIGINT, &sa, &old_int);
+      sigaction(SIGTERM, &sa, &old_term);
+    }
+    ~Handlers() {
+      sigaction(SIGINT, &old_int, nullptr);
+      sigaction(SIGTERM, &old_term, nullptr);
+    }
+  } handlers;
   bool interrupted = false;
   auto ack = client->receive(&interrupted);
   if (interrupted) return kExitOk;

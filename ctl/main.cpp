@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <span>
@@ -26,8 +28,31 @@ constexpr Command kCommands[] = {
     {"probe", "run one check once, without the daemon (also a Nagios plugin)", probe_command},
     {"echo", "check an RFC 862 echo server: RTT, loss, duplicates, reordering, corruption",
      echo_command},
+    {"shell", "the interactive shell (what netmonctl alone starts on a terminal)", shell_command},
     {"help", "print the help of netmonctl or of a command", help_command},
 };
+
+}  // namespace
+
+std::span<const Command> commands() { return kCommands; }
+
+const Command* find_command(std::string_view name) {
+  for (const Command& c : kCommands)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+int unknown_command(std::string_view name) {
+  std::vector<std::string_view> names;
+  for (const Command& c : kCommands) names.push_back(c.name);
+  std::string suggestion = closest_match(name, names);
+  fmt::print(stderr, "netmonctl: unknown command '{}'{}\n", name,
+             suggestion.empty() ? "" : fmt::format(" (did you mean '{}'?)", suggestion));
+  fmt::print(stderr, "Run 'netmonctl --help' for the list of commands.\n");
+  return kExitUsage;
+}
+
+namespace {
 
 std::string usage() {
   std::string s =
@@ -49,22 +74,6 @@ std::string usage() {
   return s;
 }
 
-const Command* find_command(std::string_view name) {
-  for (const Command& c : kCommands)
-    if (c.name == name) return &c;
-  return nullptr;
-}
-
-int unknown_command(std::string_view name) {
-  std::vector<std::string_view> names;
-  for (const Command& c : kCommands) names.push_back(c.name);
-  std::string suggestion = closest_match(name, names);
-  fmt::print(stderr, "netmonctl: unknown command '{}'{}\n", name,
-             suggestion.empty() ? "" : fmt::format(" (did you mean '{}'?)", suggestion));
-  fmt::print(stderr, "Run 'netmonctl --help' for the list of commands.\n");
-  return kExitUsage;
-}
-
 int help_command(const Args& args) {
   if (args.empty()) {
     fmt::print("{}", usage());
@@ -81,6 +90,8 @@ int help_command(const Args& args) {
 
 int run(std::span<char*> argv) {
   if (argv.empty()) {
+    // On a terminal, the shell; in a script, no command is a usage error.
+    if (isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1) return shell_command({});
     fmt::print(stderr, "{}", usage());
     return kExitUsage;
   }

@@ -6,7 +6,7 @@ set -eu
 packages="
   build-essential cmake ninja-build pkg-config
   libuv1-dev libc-ares-dev libcurl4-openssl-dev libyaml-cpp-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev catch2 libsystemd-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev catch2 libsystemd-dev libedit-dev
   libssl-dev libpcre2-dev zlib1g-dev
   iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils chrony
   iputils-ping fping systemd nftables
