@@ -156,8 +156,9 @@ bench_busy_ns() {
 # bench_prepare NEEDS OTHERS: the common start of a probe benchmark, after its options
 # (BENCH_NAME, build_dir and probe_bin set). netmond_ok=0 and netmond_why when probe_bin
 # is not built (NEEDS: what it needs in netmond_probes; OTHERS: the clients measured
-# without it); probe_args from $PROBE_ARGS; out=BUILD_DIR/bench with logs/ (BENCH_NAME's
-# old logs removed); tmp, a temporary directory removed on exit.
+# without it); probe_args from $PROBE_ARGS; out=BUILD_DIR/bench (or $BENCH_OUT_DIR, e.g.
+# for the smoke tests, which must not overwrite `make bench`'s figures) with logs/
+# (BENCH_NAME's old logs removed); tmp, a temporary directory removed on exit.
 # shellcheck disable=SC2034,SC2154 # the variables are the benchmark's
 bench_prepare() {
   netmond_ok=1 netmond_why=""
@@ -166,7 +167,7 @@ bench_prepare() {
     bench_log "bench $BENCH_NAME: $probe_bin $netmond_why; measuring the floor and $2 only"
   fi
   read -r -a probe_args <<<"${PROBE_ARGS:-}"
-  out=$build_dir/bench
+  out=${BENCH_OUT_DIR:-$build_dir/bench}
   mkdir -p "$out/logs"
   rm -f "$out/logs/$BENCH_NAME"-*
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/netmond-bench-$BENCH_NAME.XXXXXX")
@@ -192,8 +193,10 @@ bench_calc() { awk "BEGIN { printf \"$1\", ($2) }"; }
 bench_sample_before() { B_SRV0=$(bench_cpu_ns "$BENCH_SERVER_PID") B_BUSY0=$(bench_busy_ns) B_WALL0=$(date +%s%N); }
 bench_sample_after() { B_SRV1=$(bench_cpu_ns "$BENCH_SERVER_PID") B_BUSY1=$(bench_busy_ns) B_WALL1=$(date +%s%N); }
 
+# An empty BENCH_SERVER_PID: no server process (icmp: the kernel answers); its CPU reads 0.
 bench_check_server() {
-  kill -0 "$BENCH_SERVER_PID" 2>/dev/null || bench_die "the server exited (log: $BENCH_SERVER_LOG)"
+  [[ -z ${BENCH_SERVER_PID:-} ]] || kill -0 "$BENCH_SERVER_PID" 2>/dev/null ||
+    bench_die "the server exited (log: $BENCH_SERVER_LOG)"
 }
 
 # bench_start_server PROTO WHAT START: picks a free PROTO (udp|tcp) port, BENCH_PORT, and
@@ -449,12 +452,14 @@ bench_json_str() {
 
 # bench_json_part PART SERVER [NAME...]: PART's figures as the members of a JSON object
 # (no braces): the median CPU µs per run, every round's CPU, runs/s, SERVER's CPU per
-# request, other CPU %, the failed runs, and P_EXTRA's figures under the NAMEs.
+# request (left out when SERVER is ""), other CPU %, the failed runs, and P_EXTRA's figures
+# under the NAMEs.
 bench_json_part() {
   local p=$1 i=0 name
-  printf '"cpu_us_per_run_median": %s, "cpu_us_per_run": %s, "runs_per_s": %s, "%s_cpu_us_per_request": %s, "other_cpu_pct": %s, "failed_runs": %s' \
-    "$(bench_jnum "$(bench_med "$p" cpu)")" "$(bench_list "$p" cpu)" "$(bench_list "$p" rps)" \
-    "$2" "$(bench_list "$p" srv)" "$(bench_list "$p" other)" "$(bench_sum "$p" fail)"
+  printf '"cpu_us_per_run_median": %s, "cpu_us_per_run": %s, "runs_per_s": %s' \
+    "$(bench_jnum "$(bench_med "$p" cpu)")" "$(bench_list "$p" cpu)" "$(bench_list "$p" rps)"
+  [[ -z $2 ]] || printf ', "%s_cpu_us_per_request": %s' "$2" "$(bench_list "$p" srv)"
+  printf ', "other_cpu_pct": %s, "failed_runs": %s' "$(bench_list "$p" other)" "$(bench_sum "$p" fail)"
   for name in "${@:3}"; do
     printf ', "%s": %s' "$name" "$(bench_list "$p" "x$i")"
     i=$((i + 1))

@@ -1,5 +1,6 @@
 #include "icmp.h"
 
+#include "base/random.h"
 #include "base/uv.h"
 #include "icmp_packet.h"
 #include "icmp_socket.h"
@@ -9,7 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <random>
 #include <utility>
 
 namespace netmond {
@@ -32,10 +32,9 @@ std::string describe_target(const Endpoint& e, const IcmpSpec&) { return e.host;
 
 namespace {
 
-std::uint64_t random64() {
-  std::random_device rd;
-  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-}
+// getrandom(2): a std::random_device made per run cost ~20 µs here (libstdc++ probes the
+// CPU at each construction), a fifth of the probe's CPU (bench/run-icmp.sh, perf).
+std::uint64_t random64() { return random_u64(); }
 
 // One run: resolve the host (NetworkProbe), open an ICMP socket, send `count` requests
 // `spacing` apart, and match what comes back until every request is settled or the deadline.

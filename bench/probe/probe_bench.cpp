@@ -29,6 +29,7 @@ struct Options {
   long runs = 2000;
   int concurrency = 20;
   long timeout_ms = 5000;
+  long gap_ms = 0;
   double max_seconds = 60;
 };
 
@@ -36,15 +37,17 @@ void usage(std::FILE* f, const ProbeBench& b) {
   const std::string name(b.name);
   std::fprintf(f,
                "usage: %s %.*s\n"
-               "       %*s [--runs N] [--concurrency K] [--timeout-ms T] [--max-seconds S]\n"
+               "       %*s [--runs N] [--concurrency K] [--timeout-ms T] [--gap-ms G]\n"
+               "       %*s [--max-seconds S]\n"
                "%.*s"
                "  --runs         probe runs in total (default 2000)\n"
                "  --concurrency  probes, each with one run in flight at a time (default 20)\n"
                "  --timeout-ms   each run's deadline; a run past it is expire()d (default 5000)\n"
+               "  --gap-ms       wait between a probe's runs (default 0: the next loop turn)\n"
                "  --max-seconds  wall limit: cancel what is in flight and stop (default 60)\n",
                name.c_str(), static_cast<int>(b.synopsis.size()), b.synopsis.data(),
-               static_cast<int>(name.size()), "", static_cast<int>(b.flags_help.size()),
-               b.flags_help.data());
+               static_cast<int>(name.size()), "", static_cast<int>(name.size()), "",
+               static_cast<int>(b.flags_help.size()), b.flags_help.data());
 }
 
 long long cpu_us(const rusage& r, bool user, bool sys) {
@@ -67,18 +70,19 @@ double percentile_us(std::vector<std::chrono::nanoseconds>& v, double p) {
   return static_cast<double>(v[k].count()) / 1000.0;
 }
 
-// One concurrent probe and its deadline.
+// One concurrent probe, its deadline and the wait before its next run (--gap-ms).
 struct Slot {
   std::unique_ptr<Probe> probe;
   uv::Timer deadline;
+  uv::Timer gap;
   bool busy = false;
-  explicit Slot(uv_loop_t* loop) : deadline(loop) {}
+  explicit Slot(uv_loop_t* loop) : deadline(loop), gap(loop) {}
 };
 
 class Bench {
  public:
   Bench(uv_loop_t* loop, ProbeContext& ctx, const Options& o, const ProbeBench& b)
-      : loop_(loop), opts_(o), name_(b.name), limit_(loop) {
+      : loop_(loop), opts_(o), name_(b.name), on_result_(b.on_result), limit_(loop) {
     for (int i = 0; i < o.concurrency; ++i) {
       auto& s = slots_.emplace_back(std::make_unique<Slot>(loop));
       s->probe = b.make_probe(ctx);
@@ -122,6 +126,7 @@ class Bench {
   void finish(Slot& s, Result r) {
     s.busy = false;
     ++ended;
+    if (on_result_) on_result_(r);
     if (r.ok()) {
       ++ok;
       latencies_.push_back(r.latency);
@@ -135,7 +140,10 @@ class Bench {
       done();
       return;
     }
-    start_next(s);
+    if (opts_.gap_ms > 0)
+      s.gap.start(std::chrono::milliseconds(opts_.gap_ms), [this, &s] { start_next(s); });
+    else
+      start_next(s);
   }
 
   void on_wall_limit() {
@@ -151,6 +159,7 @@ class Bench {
     limit_.stop();
     for (auto& s : slots_) {
       s->deadline.stop();
+      s->gap.stop();
       if (s->busy) s->probe->cancel();
       s->busy = false;
     }
@@ -160,6 +169,7 @@ class Bench {
   uv_loop_t* loop_;
   Options opts_;
   std::string name_;
+  std::function<void(const Result&)> on_result_;
   uv::Timer limit_;
   std::vector<std::unique_ptr<Slot>> slots_;
 };
@@ -186,6 +196,8 @@ bool parse_args(int argc, char** argv, const ProbeBench& b, Options* o) {
       o->concurrency = static_cast<int>(std::strtol(v, &end, 10));
     } else if (a == "--timeout-ms") {
       o->timeout_ms = std::strtol(v, &end, 10);
+    } else if (a == "--gap-ms") {
+      o->gap_ms = std::strtol(v, &end, 10);
     } else if (a == "--max-seconds") {
       o->max_seconds = std::strtod(v, &end);
     } else {
@@ -194,10 +206,29 @@ bool parse_args(int argc, char** argv, const ProbeBench& b, Options* o) {
     if (end != nullptr && *end != '\0') return false;
   }
   return b.complete() && o->runs >= 1 && o->concurrency >= 1 && o->concurrency <= 10000 &&
-         o->timeout_ms >= 1 && o->max_seconds > 0;
+         o->timeout_ms >= 1 && o->gap_ms >= 0 && o->max_seconds > 0;
 }
 
 }  // namespace
+
+bool settings_map(const std::vector<std::string>& settings, YAML::Node* out, std::string* err) {
+  YAML::Node map(YAML::NodeType::Map);
+  for (const std::string& s : settings) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *err = "'" + s + "' is not KEY=VALUE";
+      return false;
+    }
+    try {
+      map[s.substr(0, eq)] = YAML::Load(s.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      *err = "'" + s + "': " + e.what();
+      return false;
+    }
+  }
+  *out = map;
+  return true;
+}
 
 int probe_bench_main(int argc, char** argv, const ProbeBench& b) {
   const rusage at_main = self_usage();

@@ -10,7 +10,10 @@
 // (getrusage RUSAGE_SELF, user + system) from the first start() to the last result,
 // divided by the runs that ended.
 //
-// Common flags: [--runs N] [--concurrency K] [--timeout-ms T] [--max-seconds S].
+// --gap-ms G waits G ms between a probe's runs instead (a uv timer armed from the done
+// callback), as the daemon's interval does; for latency comparisons, not for CPU figures.
+//
+// Common flags: [--runs N] [--concurrency K] [--timeout-ms T] [--gap-ms G] [--max-seconds S].
 // Prints one line on stdout:
 //   RESULT runs=N ok=N failed=N incomplete=N wall_s=W runs_per_s=R cpu_us=C user_us=U
 //          sys_us=S cpu_us_per_run=P startup_cpu_us=A setup_cpu_us=B latency_p50_us=L
@@ -21,8 +24,13 @@
 // Exit: 0 when every run was Ok, 1 otherwise, 2 usage.
 #pragma once
 
+#include "params.h"
 #include "probe.h"
+#include "result.h"
 
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,7 +57,38 @@ struct ProbeBench {
   // Makes one of the --concurrency probes; called before the first run.
   std::function<std::unique_ptr<Probe>(ProbeContext&)> make_probe;
   std::function<std::string()> result_keys;  // appended to RESULT: "keepalive=0"
+  // Sees every run's result, when set (it runs inside the measured time: set it only for
+  // figures that need it, such as RTT samples).
+  std::function<void(const Result&)> on_result;
 };
+
+// "KEY=VALUE" settings (a program's --set flags) as a YAML map of the probe type's keys,
+// each VALUE read as a YAML scalar ("3", "200ms", "true"). False, with *err, when one has
+// no '=' or VALUE is not valid YAML.
+bool settings_map(const std::vector<std::string>& settings, YAML::Node* out, std::string* err);
+
+// Reads SETTINGS into *spec with the type's own parse(), as the config loader reads a
+// service's keys (unknown keys are errors), so that a benchmark runs only what the daemon
+// would accept. Prints the diagnostics to stderr (prefixed with NAME) and returns false
+// when there are any.
+template <class Spec>
+bool parse_settings(std::string_view name, const std::vector<std::string>& settings, Spec* spec) {
+  YAML::Node map;
+  std::string err;
+  if (!settings_map(settings, &map, &err)) {
+    std::fprintf(stderr, "%.*s: --set: %s\n", static_cast<int>(name.size()), name.data(),
+                 err.c_str());
+    return false;
+  }
+  Diagnostics diag("--set");
+  Params p(map, std::string(Spec::kType), &diag);
+  parse(p, spec);
+  p.reject_unknown();
+  for (const Diagnostic& d : diag.list())
+    std::fprintf(stderr, "%.*s: %s: %s\n", static_cast<int>(name.size()), name.data(),
+                 d.path.c_str(), d.message.c_str());
+  return diag.empty();
+}
 
 // The program's whole main(): parses argv, runs the benchmark, prints RESULT.
 int probe_bench_main(int argc, char** argv, const ProbeBench& bench);
