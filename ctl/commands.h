@@ -3,8 +3,6 @@
 // name. A command prints its own help for -h/--help.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,9 +48,5 @@ int version_command(const Args& args);
 // `netmonctl probe TYPE TARGET [--set KEY=VALUE]...`: one check, once, without the daemon
 // (probe_command.cpp); also a Nagios/Icinga plugin with --format nagios.
 int probe_command(const Args& args);
-
-// The line of one result event (netmond's JSON result object), as netmond's text log
-// writes it: "NAME STATE LATENCY [REASON: ]MESSAGE".
-std::string result_line(const nlohmann::ordered_json& event);
 
 }  // namespace netmond::ctl

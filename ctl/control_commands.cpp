@@ -4,6 +4,7 @@
 #include "base/duration.h"
 #include "commands.h"
 #include "control_client.h"
+#include "status_text.h"
 
 #include <fmt/format.h>
 
@@ -75,86 +76,9 @@ bool failed(const json& response) {
 
 void print_json(const json& j) { fmt::print("{}\n", j.dump()); }
 
-std::string text(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::string latency(const json& j) {
-  auto it = j.find("latency_ms");
-  if (it == j.end() || !it->is_number()) return "-";
-  return format_latency(
-      std::chrono::nanoseconds(static_cast<std::int64_t>(it->get<double>() * 1e6)));
-}
-
-std::string upper(std::string s) {
-  for (char& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  return s;
-}
-
-// How long ago an RFC 3339 UTC time was: "42s", "5m", "3h12m", "2d4h"; "-" if unknown.
-std::string age(const std::string& rfc3339) {
-  std::tm tm{};
-  if (rfc3339.size() < 19 || strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr)
-    return "-";
-  long long s = std::max<long long>(0, std::time(nullptr) - timegm(&tm));
-  if (s < 60) return fmt::format("{}s", s);
-  if (s < 3600) return fmt::format("{}m", s / 60);
-  if (s < 86400) return fmt::format("{}h{}m", s / 3600, s % 3600 / 60);
-  return fmt::format("{}d{}h", s / 86400, s % 86400 / 3600);
-}
-
-std::string colour_state(const std::string& state, size_t width, bool colour) {
-  std::string padded = fmt::format("{:<{}}", upper(state), width);
-  if (!colour) return padded;
-  const char* code = state == "up" ? "32" : state == "down" ? "31;1" : "33";
-  return fmt::format("\033[{}m{}\033[0m", code, padded);
-}
-
-void print_table(const json& checks, bool colour) {
-  const std::vector<std::string> head = {"NAME",    "TYPE", "TARGET",   "STATE",  "SINCE",
-                                         "LATENCY", "RUNS", "FAILURES", "MESSAGE"};
-  std::vector<std::vector<std::string>> rows;
-  for (const json& c : checks) {
-    std::string message = text(c, "message");
-    if (message.size() > 72) message = message.substr(0, 69) + "...";
-    rows.push_back({text(c, "name"), text(c, "type"), text(c, "target"), text(c, "state"),
-                    age(text(c, "since")), latency(c), std::to_string(c.value("runs", 0)),
-                    std::to_string(c.value("failures", 0)), message});
-  }
-  std::vector<size_t> width(head.size());
-  for (size_t i = 0; i < head.size(); ++i) {
-    width[i] = head[i].size();
-    for (const auto& r : rows) width[i] = std::max(width[i], r[i].size());
-  }
-  auto print_row = [&](const std::vector<std::string>& r, bool is_head) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      const bool last = i + 1 == r.size();
-      if (i == 3 && !is_head)
-        line += colour_state(r[i], width[i], colour);
-      else
-        line += last ? r[i] : fmt::format("{:<{}}", r[i], width[i]);
-      if (!last) line += "  ";
-    }
-    fmt::print("{}\n", line);
-  };
-  print_row(head, true);
-  for (const auto& r : rows) print_row(r, false);
-}
-
 volatile std::sig_atomic_t g_interrupted = 0;
 
 }  // namespace
-
-std::string result_line(const json& e) {
-  std::string line =
-      fmt::format("{} {} {} ", text(e, "check"), upper(text(e, "state")), latency(e));
-  if (!e.value("ok", false)) line += text(e, "reason") + ": ";
-  line += text(e, "message");
-  if (unsigned a = e.value("attempts", 1u); a > 1) line += fmt::format(" (attempt {})", a);
-  return line;
-}
 
 int status_command(const Args& args) {
   static constexpr Spec kSpec{
@@ -171,7 +95,7 @@ int status_command(const Args& args) {
   if (!response) return kExitConnect;
   if (cl.json) print_json(*response);
   if (failed(*response)) return kExitFailed;
-  if (!cl.json) print_table((*response)["checks"], isatty(STDOUT_FILENO) == 1);
+  if (!cl.json) fmt::print("{}", status_table((*response)["checks"], isatty(STDOUT_FILENO) == 1));
   return kExitOk;
 }
 
@@ -258,11 +182,12 @@ int watch_command(const Args& args) {
     if (!e) return kExitConnect;
     if (cl.json)
       print_json(*e);
-    else if (text(*e, "event") == "state_change")
-      fmt::print("{} {} state {} -> {}: {}\n", text(*e, "ts"), text(*e, "check"),
-                 upper(text(*e, "from")), upper(text(*e, "to")), text(*e, "message"));
+    else if (json_text(*e, "event") == "state_change")
+      fmt::print("{} {} state {} -> {}: {}\n", json_text(*e, "ts"), json_text(*e, "check"),
+                 upper_case(json_text(*e, "from")), upper_case(json_text(*e, "to")),
+                 json_text(*e, "message"));
     else
-      fmt::print("{} {}\n", text(*e, "ts"), result_line(*e));
+      fmt::print("{} {}\n", json_text(*e, "ts"), result_line(*e));
     std::fflush(stdout);  // line by line, also into a pipe
   }
 }
@@ -277,8 +202,9 @@ int version_command(const Args& args) {
   if (cl.json) print_json(*response);
   if (failed(*response)) return kExitFailed;
   if (!cl.json)
-    fmt::print("netmond {} (pid {}, {} checks from {})\n", text(*response, "version"),
-               response->value("pid", 0), response->value("checks", 0), text(*response, "config"));
+    fmt::print("netmond {} (pid {}, {} checks from {})\n", json_text(*response, "version"),
+               response->value("pid", 0), response->value("checks", 0),
+               json_text(*response, "config"));
   return kExitOk;
 }
 

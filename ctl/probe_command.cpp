@@ -13,6 +13,7 @@
 #include "report.h"
 #include "resolver.h"
 #include "scheduler.h"
+#include "status_text.h"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>

@@ -47,7 +47,9 @@ App::App(Options options) : options_(std::move(options)) {
 }
 
 App::~App() {
+  console_.reset();
   control_.reset();
+  metrics_.reset();
   scheduler_.reset();
   notifier_.reset();
   context_.reset();
@@ -178,8 +180,21 @@ int App::run() {
     };
     control_ = std::make_unique<ControlServer>(&loop_, *scheduler_, std::move(hooks));
     apply_control(config->control);
+    metrics_ = std::make_unique<Metrics>(&loop_, *scheduler_);
+    metrics_->config_loaded(true);
+    metrics_->apply(config->metrics);
     notifier_.emplace(&loop_);
     notifier_->ready(summary());
+    if (!options_.no_console && Console::wanted()) {
+      Console::Hooks console;
+      console.reload = [this] { reload("console"); };
+      // On the next turn: the console is inside its own callback now.
+      console.exit = [this] {
+        log::general().info("exit typed at the console, stopping");
+        stop_timer_->start({}, [this] { stop(); });
+      };
+      console_ = std::make_unique<Console>(&loop_, *scheduler_, std::move(console));
+    }
   }
 
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -202,6 +217,7 @@ App::ReloadOutcome App::reload(std::string_view trigger) {
     reload_problem_ = fmt::format("reload of {} failed at {:%F %T}, running the previous one",
                                   source_.empty() ? "the built-in default" : source_,
                                   std::chrono::system_clock::now());
+    metrics_->config_loaded(false);
     notifier_->ready(summary());
     return outcome;
   }
@@ -214,6 +230,8 @@ App::ReloadOutcome App::reload(std::string_view trigger) {
                       s.removed, s.changed, s.unchanged);
   control_->checks_changed();
   apply_control(config->control);
+  metrics_->config_loaded(true);
+  metrics_->apply(config->metrics);
   notifier_->ready(summary());
   return outcome;
 }
@@ -251,7 +269,9 @@ void App::stop() {
   // Closing every handle lets uv_run return: runners cancel their probes, the resolver
   // cancels its queries, and the signal watchers go last.
   if (notifier_) notifier_->stopping();
+  console_.reset();  // gives the terminal back
   control_.reset();  // removes the socket file
+  metrics_.reset();  // closes the listener and its connections
   scheduler_->clear();
   sighup_.reset();
   sigterm_.reset();
@@ -266,6 +286,7 @@ void App::result(const CheckConfig& check, const CheckState& state, const Result
                  const RunInfo& info) {
   log_reporter_.result(check, state, r, info);
   if (control_) control_->result(check, state, r, info);
+  if (metrics_) metrics_->result(check, r);
   if (!once_) return;
   if (!r.ok()) ++once_failed_;
   // Not stop() here: we are inside the runner that reported; end on the next turn.

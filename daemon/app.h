@@ -5,8 +5,10 @@
 #include "ares_channel.h"
 #include "cli.h"
 #include "config.h"
+#include "console.h"
 #include "control.h"
 #include "curl_multi.h"
+#include "metrics.h"
 #include "report.h"
 #include "resolver.h"
 #include "scheduler.h"
@@ -68,6 +70,8 @@ class App : public Reporter {
   std::unique_ptr<ProbeContext> context_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ControlServer> control_;  // daemon mode only; goes before the scheduler
+  std::unique_ptr<Console> console_;        // on a terminal only; goes before the scheduler
+  std::unique_ptr<Metrics> metrics_;        // daemon mode only; goes before the scheduler
   std::optional<uv::Signal> sighup_, sigterm_, sigint_;
   std::optional<uv::Timer> stop_timer_;
   std::optional<SystemdNotifier> notifier_;  // daemon mode only, not --once

@@ -20,10 +20,16 @@ Options:
                           (name, type, target, interval, timeout) and exit
       --once              run every check once, concurrently, print each result
                           as it completes, and exit
+      --no-console        no netmond> prompt even on a terminal (see Console)
       --log-format FMT    text or json (overrides log.format)
       --log-level LEVEL   trace, debug, info, warn or error (overrides log.level)
       --version           print the version and exit
   -h, --help              print this help and exit
+
+Console:
+  In the foreground with a terminal on stdin and stdout (not under systemd, not with
+  --once), netmond shows a netmond> prompt under its results: status [NAME], run NAME,
+  reload, help, and exit (or Ctrl-D) to stop. Tab completes commands and check names.
 
 Signals:
   SIGHUP                  reload the configuration; a broken file is reported and
@@ -35,6 +41,11 @@ Control socket:
   where netmonctl asks for status, runs a check, reloads or watches results;
   see netmonctl(1). If it cannot be bound, netmond runs on without it.
 
+Metrics:
+  metrics.listen (e.g. 127.0.0.1:9469; off by default) serves GET /metrics in the
+  Prometheus text format; metrics.textfile writes the same text to a file for
+  node_exporter. See netmond.yaml(5).
+
 Exit status:
   0  success (--once: every check succeeded)
   1  --once: at least one check failed
@@ -45,11 +56,12 @@ Documentation: netmond(8), netmond.yaml(5), netmonctl(1); /usr/share/doc/netmond
 }
 
 std::optional<Options> parse_args(int argc, char** argv, std::string* error) {
-  enum { kCheckConfig = 256, kOnce, kLogFormat, kLogLevel, kVersion };
+  enum { kCheckConfig = 256, kOnce, kNoConsole, kLogFormat, kLogLevel, kVersion };
   static const option long_options[] = {
       {"config", required_argument, nullptr, 'c'},
       {"check-config", no_argument, nullptr, kCheckConfig},
       {"once", no_argument, nullptr, kOnce},
+      {"no-console", no_argument, nullptr, kNoConsole},
       {"log-format", required_argument, nullptr, kLogFormat},
       {"log-level", required_argument, nullptr, kLogLevel},
       {"version", no_argument, nullptr, kVersion},
@@ -65,6 +77,7 @@ std::optional<Options> parse_args(int argc, char** argv, std::string* error) {
       case 'c': o.config = optarg; break;
       case kCheckConfig: o.check_config = true; break;
       case kOnce: o.once = true; break;
+      case kNoConsole: o.no_console = true; break;
       case kLogFormat: {
         std::string f = optarg;
         if (f == "text")

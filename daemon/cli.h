@@ -20,6 +20,7 @@ struct Options {
   std::optional<std::string> config;  // -c; unset means /etc/netmond.yaml or embedded
   bool check_config = false;
   bool once = false;
+  bool no_console = false;               // no netmond> prompt even on a terminal
   std::optional<LogFormat> log_format;   // overrides log.format
   std::optional<std::string> log_level;  // overrides log.level
   bool help = false;

@@ -143,8 +143,8 @@ class Loader {
     }
     if (!root.IsMap()) {
       diag_->error(root.Mark(), "",
-                   fmt::format("expected a map with 'servers' (and optionally 'defaults' and "
-                               "'log'), got {}",
+                   fmt::format("expected a map with 'servers' (and optionally 'defaults', "
+                               "'log', 'control' and 'metrics'), got {}",
                                describe(root)));
       return;
     }
@@ -152,6 +152,7 @@ class Loader {
     top.accept("defaults");
     top.accept("log");
     top.accept("control");
+    top.accept("metrics");
     top.require("servers");
     top.reject_unknown();
 
@@ -168,6 +169,11 @@ class Loader {
     if (Entry e = find_entry(root, "control"); e.found && optional_map(e, "control")) {
       Params p(e.value, "control", diag_);
       read_control(p, &out->control);
+      p.reject_unknown();
+    }
+    if (Entry e = find_entry(root, "metrics"); e.found && optional_map(e, "metrics")) {
+      Params p(e.value, "metrics", diag_);
+      read_metrics(p, &out->metrics);
       p.reject_unknown();
     }
     if (Entry e = find_entry(root, "servers"); e.found) {
@@ -217,6 +223,25 @@ class Loader {
                                     s.size(), sizeof(sockaddr_un::sun_path) - 1));
     else
       out->socket = s;
+  }
+
+  void read_metrics(Params& p, MetricsConfig* out) {
+    std::string s;
+    if (p.get("listen", &s)) {
+      std::string why;
+      if (!s.empty() && !parse_listen_address(s, &why))
+        p.error("listen", fmt::format("'{}': {}", s, why));
+      else
+        out->listen = s;
+    }
+    if (p.get("textfile", &s)) {
+      if (!s.empty() && s.front() != '/')
+        p.error("textfile", fmt::format("'{}' is not an absolute path (or \"\" for none)", s));
+      else if (!s.empty() && s.back() == '/')
+        p.error("textfile", fmt::format("'{}' names a directory; name the file (*.prom)", s));
+      else
+        out->textfile = s;
+    }
   }
 
   template <typename T>
@@ -579,6 +604,35 @@ std::vector<Diagnostic> tidy(const std::vector<Diagnostic>& in) {
 }
 
 }  // namespace
+
+std::optional<SockAddr> parse_listen_address(std::string_view text, std::string* why) {
+  HostPortText parts;
+  if (split_host_port(text, &parts) != SplitError::None || !parts.port) {
+    *why = "expected IP:PORT, e.g. 127.0.0.1:9469 or [::1]:9469";
+    return std::nullopt;
+  }
+  std::optional<SockAddr> addr = parse_ip(parts.host);
+  if (!addr) {
+    *why = fmt::format("'{}' is not an IP address (a host name is not resolved here)", parts.host);
+    return std::nullopt;
+  }
+  if (addr->family() == AF_INET6 && !parts.bracketed) {
+    *why = "write an IPv6 address in brackets, e.g. [::1]:9469";
+    return std::nullopt;
+  }
+  unsigned port = 0;
+  std::string_view digits = *parts.port;
+  bool numeric =
+      !digits.empty() && digits.size() <= 5 &&
+      std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (numeric) port = static_cast<unsigned>(std::stoul(std::string(digits)));
+  if (!numeric || port < 1 || port > 65535) {
+    *why = fmt::format("the port '{}' is not 1..65535", digits);
+    return std::nullopt;
+  }
+  addr->set_port(static_cast<std::uint16_t>(port));
+  return addr;
+}
 
 std::optional<Config> parse_config(const std::string& text, const std::string& file,
                                    std::vector<Diagnostic>* errors) {

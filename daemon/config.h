@@ -4,6 +4,7 @@
 // "FILE:LINE:COL: path.to.key: what is wrong", and no Config is produced if there is any.
 #pragma once
 
+#include "base/address.h"
 #include "params.h"
 #include "probe.h"
 #include "registry.h"
@@ -52,9 +53,22 @@ struct ControlConfig {
   bool operator==(const ControlConfig&) const = default;
 };
 
+// Prometheus metrics (docs/metrics.md). Both off by default: a TCP listener is something
+// an operator opts into, unlike the control socket, which file permissions guard.
+struct MetricsConfig {
+  std::string listen;    // "IP:PORT" or "[IPv6]:PORT"; "" serves no /metrics
+  std::string textfile;  // absolute path rewritten with the same text; "" writes none
+  bool operator==(const MetricsConfig&) const = default;
+};
+
+// Parses a metrics.listen value: an IPv4 literal or a bracketed IPv6 literal, then a port
+// 1..65535. nullopt, with the reason in *why, when it is not one.
+std::optional<SockAddr> parse_listen_address(std::string_view text, std::string* why);
+
 struct Config {
   LogConfig log;
   ControlConfig control;
+  MetricsConfig metrics;
   std::vector<CheckConfig> checks;
 };
 

@@ -43,7 +43,18 @@ SocketProbe probe_socket(const std::string& path, int* err) {
   return *err == ECONNREFUSED ? SocketProbe::Stale : SocketProbe::Failed;
 }
 
-Json check_status(const CheckRunner& runner) {
+// "[json.exception.parse_error.101] parse error at line 1, column 3: ..." without the tag.
+std::string parse_error_text(const char* what) {
+  std::string_view w = what;
+  if (auto end = w.find("] "); w.starts_with("[") && end != std::string_view::npos)
+    w.remove_prefix(end + 2);
+  return std::string(w);
+}
+
+}  // namespace
+
+nlohmann::ordered_json check_status_json(const CheckRunner& runner) {
+  using Json = nlohmann::ordered_json;
   const CheckConfig& c = runner.config();
   const CheckState& s = runner.state();
   const std::optional<Result>& last = runner.last_result();
@@ -69,16 +80,6 @@ Json check_status(const CheckRunner& runner) {
   }
   return j;
 }
-
-// "[json.exception.parse_error.101] parse error at line 1, column 3: ..." without the tag.
-std::string parse_error_text(const char* what) {
-  std::string_view w = what;
-  if (auto end = w.find("] "); w.starts_with("[") && end != std::string_view::npos)
-    w.remove_prefix(end + 2);
-  return std::string(w);
-}
-
-}  // namespace
 
 struct ControlServer::Client {
   std::uint64_t id = 0;
@@ -255,9 +256,9 @@ Json ControlServer::status(const nlohmann::json& request) {
     const std::string name = request["check"];
     const CheckRunner* r = std::as_const(scheduler_).find(name);
     if (r == nullptr) return error(fmt::format("no check named '{}'", name));
-    checks.push_back(check_status(*r));
+    checks.push_back(check_status_json(*r));
   } else {
-    scheduler_.for_each([&](const CheckRunner& r) { checks.push_back(check_status(r)); });
+    scheduler_.for_each([&](const CheckRunner& r) { checks.push_back(check_status_json(r)); });
   }
   return {{"ok", true}, {"checks", std::move(checks)}};
 }

@@ -24,6 +24,10 @@
 
 namespace netmond {
 
+// One check's object in a `status` response (docs/control.md): name, type, target,
+// state, since, the last latency, message and reason, runs, failures, interval, in_flight.
+nlohmann::ordered_json check_status_json(const CheckRunner& runner);
+
 class ControlServer {
  public:
   static constexpr size_t kMaxRequest = 64 * 1024;

@@ -87,15 +87,29 @@ class JournalSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex>
   std::unique_ptr<spdlog::formatter> fallback_ = text_formatter();
 };
 
+std::function<void()> g_before_output, g_after_output;
+
+// stdout, whole lines, flushed; bracketed by the console's hooks when it has a prompt up.
+class StdoutSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    if (g_before_output) g_before_output();
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+    if (g_after_output) g_after_output();
+  }
+  void flush_() override { std::fflush(stdout); }
+};
+
 struct Loggers {
   std::shared_ptr<spdlog::logger> general;
   std::shared_ptr<spdlog::logger> events;
   Loggers() {
     // Two sinks on the same FILE*: each line is written and flushed whole, in order.
-    general = std::make_shared<spdlog::logger>("netmond",
-                                               std::make_shared<spdlog::sinks::stdout_sink_st>());
-    events = std::make_shared<spdlog::logger>("events",
-                                              std::make_shared<spdlog::sinks::stdout_sink_st>());
+    general = std::make_shared<spdlog::logger>("netmond", std::make_shared<StdoutSink>());
+    events = std::make_shared<spdlog::logger>("events", std::make_shared<StdoutSink>());
     for (auto* l : {general.get(), events.get()}) {
       l->flush_on(spdlog::level::trace);
       l->set_level(spdlog::level::info);
@@ -114,6 +128,11 @@ bool journal_on = false;  // setup()'s choice, for event()
 
 }  // namespace
 
+void set_terminal_hooks(std::function<void()> before, std::function<void()> after) {
+  g_before_output = std::move(before);
+  g_after_output = std::move(after);
+}
+
 bool use_journal(LogTarget target) {
   if (target == LogTarget::Stdout) return false;
   if (target == LogTarget::Auto && !journal::stdout_is_journal()) return false;
@@ -127,7 +146,7 @@ void setup(LogFormat format, spdlog::level::level_enum level, bool journal) {
   if (journal)
     l.general->sinks().push_back(std::make_shared<JournalSink>());
   else
-    l.general->sinks().push_back(std::make_shared<spdlog::sinks::stdout_sink_st>());
+    l.general->sinks().push_back(std::make_shared<StdoutSink>());
   if (format == LogFormat::Json) {
     l.general->set_formatter(std::make_unique<JsonLogFormatter>());
     l.events->set_formatter(

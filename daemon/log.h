@@ -13,6 +13,7 @@
 
 #include <spdlog/logger.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,11 @@ void setup(LogFormat format, spdlog::level::level_enum level, bool journal = fal
 bool use_journal(LogTarget target);
 // "trace" ... "error" -> level; nullopt if unknown.
 std::optional<spdlog::level::level_enum> parse_level(const std::string& name);
+
+// While netmond's console (console.h) shows its prompt, every line written to stdout is
+// bracketed by these: `before` takes the prompt off the line, `after` draws it again, so
+// results print above the prompt. Empty functions: none.
+void set_terminal_hooks(std::function<void()> before, std::function<void()> after);
 
 spdlog::logger& general();
 spdlog::logger& events();

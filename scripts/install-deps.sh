@@ -7,10 +7,10 @@ packages="
   build-essential cmake ninja-build pkg-config
   libuv1-dev libc-ares-dev libcurl4-openssl-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev catch2 libsystemd-dev libedit-dev
-  libssl-dev libpcre2-dev zlib1g-dev
+  libssl-dev libpcre2-dev zlib1g-dev libmicrohttpd-dev
   iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils chrony
   iputils-ping fping systemd nftables
-  scdoc dpkg-dev man-db groff-base
+  scdoc dpkg-dev man-db groff-base prometheus
 "
 
 missing=""
@@ -38,7 +38,9 @@ $sudo apt-get update -qq
 # every other echo reply in the icmp loss test (test/probes/icmp_test.cpp). scdoc turns
 # docs/man/*.scd into the man pages at build time; dpkg-dev's dpkg-shlibdeps writes the
 # .deb's Depends (`make package`); man-db and groff-base render the pages in the package
-# test (test/package/package_test.sh).
+# test (test/package/package_test.sh). prometheus brings promtool, which validates the
+# /metrics text in the tests (test/daemon/metrics_test.cpp); the package would also start a
+# Prometheus server on :9090, which the same policy keeps stopped.
 policy=/usr/sbin/policy-rc.d
 own_policy=""
 if [ ! -e "$policy" ]; then

@@ -475,8 +475,8 @@ servers:
   bad(R"(
 - address: 127.0.0.1
 )",
-      {"t.yaml:1:1: expected a map with 'servers' (and optionally 'defaults' and 'log'), got a "
-       "list"});
+      {"t.yaml:1:1: expected a map with 'servers' (and optionally 'defaults', 'log', 'control' "
+       "and 'metrics'), got a list"});
   bad(R"(
 defaults: [interval]
 log: verbose

@@ -1,0 +1,147 @@
+#include "metrics.h"
+
+#include "log.h"
+
+#include <netmond/version.h>
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace netmond {
+
+namespace {
+
+std::chrono::nanoseconds loop_now(uv_loop_t* loop) {
+  return std::chrono::milliseconds(uv_now(loop));
+}
+
+// Writes `text` to `path` through a temporary file in the same directory and rename(2);
+// "" or the reason it failed.
+std::string write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fmt::format("cannot create {}: {}", tmp, std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::string why = fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return why;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) {
+    std::string why = fmt::format("cannot write {}: {}", tmp, std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return why;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string why = fmt::format("cannot rename {} to {}: {}", tmp, path, std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return why;
+  }
+  return "";
+}
+
+}  // namespace
+
+Metrics::Metrics(uv_loop_t* loop, const Scheduler& scheduler)
+    : loop_(loop),
+      scheduler_(scheduler),
+      textfile_timer_(loop),
+      server_(loop, [this] { return render(); }) {}
+
+void Metrics::apply(const MetricsConfig& config) {
+  // Unchanged and serving: nothing to do. Unchanged but off (the port was taken): try
+  // again, a reload is the operator's way to ask.
+  if (config.listen != server_.listen() || (!config.listen.empty() && !server_.listening())) {
+    if (config.listen.empty())
+      log::general().info("metrics listener off (metrics.listen is not set)");
+    server_.start(config.listen);
+  }
+  if (config.textfile != textfile_) {
+    textfile_ = config.textfile;
+    textfile_failing_ = false;
+    if (!textfile_.empty()) log::general().info("metrics textfile: {}", textfile_);
+  }
+  if (textfile_.empty())
+    textfile_timer_.stop();
+  else
+    schedule_textfile();
+}
+
+void Metrics::config_loaded(bool ok) {
+  last_load_ok_ = ok;
+  if (!ok) {
+    schedule_textfile();
+    return;
+  }
+  last_load_seconds_ =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (auto it = history_.begin(); it != history_.end();) {
+    if (scheduler_.find(it->first) != it->second.runner)
+      it = history_.erase(it);
+    else
+      ++it;
+  }
+}
+
+void Metrics::result(const CheckConfig& check, const Result& r) {
+  History& h = history_[check.name];
+  const CheckRunner* runner = scheduler_.find(check.name);
+  if (h.runner != runner) h = History{runner, {}};
+  h.durations.observe(std::chrono::duration<double>(r.latency).count());
+  schedule_textfile();
+}
+
+std::string Metrics::render() const {
+  MetricsSnapshot snap;
+  snap.version = kVersion;
+  snap.last_reload_ok = last_load_ok_;
+  snap.last_reload_seconds = last_load_seconds_;
+  snap.checks.reserve(scheduler_.size());
+  scheduler_.for_each([&](const CheckRunner& r) {
+    CheckMetrics c;
+    c.name = r.config().name;
+    c.type = std::string(r.config().type());
+    c.target = r.config().target();
+    c.health = r.state().health;
+    c.runs = r.state().runs;
+    c.failures = r.state().failures;
+    if (r.last_result()) c.last = &*r.last_result();
+    auto it = history_.find(c.name);
+    if (it != history_.end() && it->second.runner == &r) c.durations = &it->second.durations;
+    snap.checks.push_back(std::move(c));
+  });
+  return format_metrics(snap);
+}
+
+void Metrics::schedule_textfile() {
+  if (textfile_.empty() || textfile_timer_.active()) return;
+  const auto due = last_write_ + std::chrono::nanoseconds(kTextfileInterval);
+  const auto now = loop_now(loop_);
+  textfile_timer_.start(due > now ? due - now : std::chrono::nanoseconds(0),
+                        [this] { write_textfile(); });
+}
+
+void Metrics::write_textfile() {
+  last_write_ = loop_now(loop_);
+  std::string why = write_atomically(textfile_, render());
+  // One warning when writing starts to fail, one line when it works again: not one a second.
+  if (!why.empty() && !textfile_failing_)
+    log::general().warn("metrics textfile: {} (retrying after each result)", why);
+  else if (why.empty() && textfile_failing_)
+    log::general().info("metrics textfile: writing {} again", textfile_);
+  textfile_failing_ = !why.empty();
+}
+
+}  // namespace netmond

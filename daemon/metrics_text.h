@@ -1,0 +1,68 @@
+// The Prometheus text exposition format (version 0.0.4) of netmond's state: pure
+// formatting from check states and last results, no I/O. docs/metrics.md lists every
+// family; metrics.h serves the text and writes it to the textfile.
+//
+// Families follow blackbox_exporter's names where it has one (probe_success,
+// probe_duration_seconds, probe_http_status_code, ...), labelled check, type and target;
+// netmond's own are netmond_*. A family without samples is left out, HELP and TYPE
+// included.
+#pragma once
+
+#include "check_state.h"
+#include "result.h"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace netmond {
+
+// Upper bounds (seconds) of netmond_check_duration_seconds' buckets; +Inf is implied.
+// Prometheus' defaults, stretched to a minute for slow runs with retries.
+inline constexpr std::array<double, 13> kDurationBuckets = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+// How long one check's runs took, since the check (re)started.
+struct DurationHistogram {
+  std::array<std::uint64_t, kDurationBuckets.size()> counts{};  // per bucket, not cumulative
+  double sum = 0;
+  std::uint64_t count = 0;
+  void observe(double seconds);
+};
+
+// One check as the exposition sees it.
+struct CheckMetrics {
+  std::string name;
+  std::string type;
+  std::string target;
+  Health health = Health::Unknown;
+  std::uint64_t runs = 0;
+  std::uint64_t failures = 0;
+  const Result* last = nullptr;                  // none before the first run
+  const DurationHistogram* durations = nullptr;  // none before the first run
+};
+
+struct MetricsSnapshot {
+  std::string version;
+  bool last_reload_ok = true;
+  double last_reload_seconds = 0;  // Unix time of the last successful load
+  std::vector<CheckMetrics> checks;
+};
+
+// The whole exposition, ending in a newline.
+std::string format_metrics(const MetricsSnapshot& snapshot);
+
+// A label value with \, " and newline escaped as the format requires.
+std::string escape_label_value(std::string_view value);
+// HELP text with \ and newline escaped.
+std::string escape_help(std::string_view text);
+// A sample value as Go's ParseFloat reads it: shortest round-trip, NaN, +Inf, -Inf.
+std::string format_value(double v);
+
+// Unix time of "2025-01-31T12:00:00Z" (what the http probe writes for certificates), or
+// a negative number when the text is not that.
+double parse_utc_seconds(std::string_view text);
+
+}  // namespace netmond
