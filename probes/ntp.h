@@ -24,8 +24,8 @@
 // Kiss-o'-death state lives in the probe object, across runs: RATE holds off every query
 // for ntp_rate_backoff() (64 s doubling to 1024 s while RATE keeps coming), DENY and RSTR
 // stop querying the server until the next reload (reloaded(), or a reload that changes the
-// check and so makes a new probe) or restart. A run in either state fails at once with KissOfDeath and says why,
-// without sending anything.
+// check and so makes a new probe) or restart. A run in either state fails at once with KissOfDeath
+// and says why, without sending anything.
 #pragma once
 
 #include "params.h"
