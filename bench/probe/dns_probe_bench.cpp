@@ -15,25 +15,10 @@
 
 #include "dns.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
-
-namespace {
-
-// Loopback only: this program sends thousands of queries a second.
-bool is_loopback(const char* ip) {
-  in_addr v4{};
-  if (inet_pton(AF_INET, ip, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  return inet_pton(AF_INET6, ip, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace netmond;
@@ -64,7 +49,7 @@ int main(int argc, char** argv) {
       {"--server", true,
        [&](const char* v) {
          spec.server = v;
-         return is_loopback(v);
+         return bench::is_loopback_ip(v);
        }},
       {"--query", true,
        [&](const char* v) {

@@ -24,26 +24,11 @@
 
 #include "icmp.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
-
-namespace {
-
-// Loopback only: this program sends thousands of echo requests a second.
-bool is_loopback(const char* ip) {
-  in_addr v4{};
-  if (inet_pton(AF_INET, ip, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  return inet_pton(AF_INET6, ip, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace netmond;
@@ -67,7 +52,7 @@ int main(int argc, char** argv) {
       {"--host", true,
        [&](const char* v) {
          host = v;
-         return is_loopback(v);
+         return bench::is_loopback_ip(v);
        }},
       {"--set", true,
        [&](const char* v) {

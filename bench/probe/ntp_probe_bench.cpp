@@ -17,26 +17,11 @@
 
 #include "ntp.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
-
-namespace {
-
-// Loopback only: this program sends thousands of requests a second.
-bool is_loopback(const char* ip) {
-  in_addr v4{};
-  if (inet_pton(AF_INET, ip, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  return inet_pton(AF_INET6, ip, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace netmond;
@@ -64,7 +49,7 @@ int main(int argc, char** argv) {
       {"--server", true,
        [&](const char* v) {
          server = v;
-         return is_loopback(v);
+         return bench::is_loopback_ip(v);
        }},
       {"--set", true,
        [&](const char* v) {
@@ -81,7 +66,7 @@ int main(int argc, char** argv) {
     }
     settings.push_back(port);
     return !port.empty() && bench::parse_settings(b.name, settings, &spec) &&
-           (spec.server.empty() || is_loopback(spec.server.c_str()));
+           (spec.server.empty() || bench::is_loopback_ip(spec.server.c_str()));
   };
   b.make_probe = [&](ProbeContext& ctx) {
     Endpoint e;

@@ -7,6 +7,9 @@
 
 #include "base/uv.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <sys/resource.h>
 #include <uv.h>
 
@@ -302,6 +305,13 @@ int probe_bench_main(int argc, char** argv, const ProbeBench& b) {
     std::fprintf(stderr, "%s: uv_loop_close: a handle was left open\n", name.c_str());
   if (wall_limited) return 1;
   return (ok == o.runs && close_rc == 0) ? 0 : 1;
+}
+
+bool is_loopback_ip(const char* ip) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, ip, &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, ip, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 }  // namespace netmond::bench

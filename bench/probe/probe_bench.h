@@ -90,6 +90,10 @@ bool parse_settings(std::string_view name, const std::vector<std::string>& setti
   return diag.empty();
 }
 
+// Whether `ip` is an IPv4 (127.0.0.0/8) or IPv6 (::1) loopback literal: the programs send
+// thousands of requests a second and refuse any other target.
+bool is_loopback_ip(const char* ip);
+
 // The program's whole main(): parses argv, runs the benchmark, prints RESULT.
 int probe_bench_main(int argc, char** argv, const ProbeBench& bench);
 
