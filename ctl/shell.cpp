@@ -5,6 +5,7 @@
 // completion: of commands, of check names (asked from the daemon at the moment of the
 // Tab), and of probe types.
 #include "commands.h"
+#include "console.h"
 #include "control_client.h"
 #include "registry.h"
 
@@ -17,7 +18,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,25 +95,10 @@ std::vector<std::string> candidates(const std::vector<std::string>& before) {
   return out;
 }
 
-std::vector<std::string> g_matches;  // of the completion in progress
-
-char* next_match(const char* text, int state) {
-  static size_t index;
-  if (state == 0) index = 0;
-  const size_t len = std::strlen(text);
-  while (index < g_matches.size()) {
-    const std::string& m = g_matches[index++];
-    if (m.compare(0, len, text) == 0) return ::strdup(m.c_str());
-  }
-  return nullptr;
-}
-
 char** complete(const char* text, int start, int /*end*/) {
   std::string error;
   auto before = split_words(std::string(rl_line_buffer, static_cast<size_t>(start)), &error);
-  g_matches = before ? candidates(*before) : std::vector<std::string>{};
-  rl_attempted_completion_over = 1;  // never fall back to file names
-  return rl_completion_matches(text, next_match);
+  return Console::complete_from(text, before ? candidates(*before) : std::vector<std::string>{});
 }
 
 // Where the history is kept between sessions: $XDG_STATE_HOME/netmonctl_history or

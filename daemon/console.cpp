@@ -19,8 +19,8 @@ namespace netmond {
 
 namespace {
 
-Console* g_console = nullptr;  // libedit's callbacks are plain functions
-std::vector<std::string> g_matches;
+Console* g_console = nullptr;        // libedit's callbacks are plain functions
+std::vector<std::string> g_matches;  // of the completion in progress
 
 constexpr const char* kPrompt = "netmond> ";
 constexpr const char* kHelp =
@@ -104,18 +104,23 @@ void Console::on_line(char* raw) {
   if (g_console == self && !self->ended_) rl_callback_handler_install(kPrompt, on_line);
 }
 
+char** Console::complete_from(const char* text, std::vector<std::string> candidates) {
+  g_matches = std::move(candidates);
+  rl_attempted_completion_over = 1;  // never file names
+  return rl_completion_matches(text, next_match);
+}
+
 char** Console::complete(const char* text, int start, int) {
-  g_matches.clear();
+  std::vector<std::string> candidates;
   auto before = words_of(std::string(rl_line_buffer, static_cast<size_t>(start)));
   if (before.empty()) {
-    g_matches = {"status", "run", "reload", "help", "exit", "quit"};
+    candidates = {"status", "run", "reload", "help", "exit", "quit"};
   } else if (before.size() == 1 && (before[0] == "status" || before[0] == "run") &&
              g_console != nullptr) {
     g_console->scheduler_.for_each(
-        [](const CheckRunner& r) { g_matches.push_back(r.config().name); });
+        [&](const CheckRunner& r) { candidates.push_back(r.config().name); });
   }
-  rl_attempted_completion_over = 1;  // never file names
-  return rl_completion_matches(text, next_match);
+  return complete_from(text, std::move(candidates));
 }
 
 void Console::print(const std::string& text) {

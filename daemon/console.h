@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace netmond {
 
@@ -26,6 +27,10 @@ class Console {
 
   // Whether to run one: stdin and stdout are terminals and systemd did not start us.
   static bool wanted();
+
+  // libedit's answer to a Tab: the `candidates` that start with `text`, and never file
+  // names. Shared with netmonctl's shell (ctl/shell.cpp).
+  static char** complete_from(const char* text, std::vector<std::string> candidates);
 
   Console(uv_loop_t* loop, Scheduler& scheduler, Hooks hooks);
   // Takes the prompt off the screen and gives the terminal back as it was.
