@@ -17,6 +17,15 @@ std::string& control_socket() {
   return path;
 }
 
+std::vector<std::string> check_names(const nlohmann::ordered_json& status_response) {
+  std::vector<std::string> names;
+  auto checks = status_response.find("checks");
+  if (checks == status_response.end() || !checks->is_array()) return names;
+  for (const auto& c : *checks)
+    if (auto name = c.find("name"); name != c.end() && name->is_string()) names.push_back(*name);
+  return names;
+}
+
 ControlClient::~ControlClient() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace netmond::ctl {
 
@@ -13,6 +14,9 @@ inline constexpr const char* kDefaultControlSocket = "/run/netmond/control.sock"
 
 // The socket netmonctl talks to: -s SOCKET, else kDefaultControlSocket.
 std::string& control_socket();
+
+// The check names in a `status` response, in the daemon's order (empty when it has none).
+std::vector<std::string> check_names(const nlohmann::ordered_json& status_response);
 
 class ControlClient {
  public:

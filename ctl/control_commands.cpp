@@ -82,20 +82,39 @@ volatile std::sig_atomic_t g_interrupted = 0;
 
 int status_command(const Args& args) {
   static constexpr Spec kSpec{
-      "status", "netmonctl [-s SOCKET] status [NAME] [--json]",
+      "status", "netmonctl [-s SOCKET] status [NAME] [--json | --names]",
       "Shows every check of the running netmond (or the one named NAME): type, target,\n"
       "state and since when, the last latency and message, runs and failures.\n"
-      "--json prints the daemon's response as it came (docs/control.md).\n",
+      "--json prints the daemon's response as it came (docs/control.md).\n"
+      "--names prints only the check names, one per line (for scripts and completion).\n",
       1};
+  // --names is status's own option; the rest are every control command's.
+  Args rest;
+  bool names = false;
+  for (const std::string& a : args) {
+    if (a == "--names")
+      names = true;
+    else
+      rest.push_back(a);
+  }
   CommandLine cl;
-  if (auto done = prologue(kSpec, args, &cl)) return *done;
+  if (auto done = prologue(kSpec, rest, &cl)) return *done;
+  if (names && cl.json) {
+    fmt::print(stderr, "netmonctl status: --json and --names exclude each other\nUsage: {}\n",
+               kSpec.usage);
+    return kExitUsage;
+  }
   json request = {{"command", "status"}};
   if (!cl.positional.empty()) request["check"] = cl.positional[0];
   auto response = ask(request);
   if (!response) return kExitConnect;
   if (cl.json) print_json(*response);
   if (failed(*response)) return kExitFailed;
-  if (!cl.json) fmt::print("{}", status_table((*response)["checks"], isatty(STDOUT_FILENO) == 1));
+  if (names) {
+    for (const std::string& name : check_names(*response)) fmt::print("{}\n", name);
+  } else if (!cl.json) {
+    fmt::print("{}", status_table((*response)["checks"], isatty(STDOUT_FILENO) == 1));
+  }
   return kExitOk;
 }
 

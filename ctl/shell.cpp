@@ -72,10 +72,7 @@ std::vector<std::string> check_names() {
   auto client = ControlClient::connect(control_socket(), /*quiet=*/true);
   if (!client || !client->send({{"command", "status"}})) return names;
   auto response = client->receive();
-  if (!response || !response->contains("checks") || !(*response)["checks"].is_array()) return names;
-  for (const auto& c : (*response)["checks"])
-    if (c.contains("name") && c["name"].is_string()) names.push_back(c["name"]);
-  return names;
+  return response ? ctl::check_names(*response) : names;
 }
 
 // The candidates for the word being completed, given the words before it.

@@ -812,6 +812,8 @@ void UdpEchoProbe::add_details(Result& r) const {
   r.details["sent"] = s.sent;
   r.details["echoed"] = s.echoed;
   r.details["lost"] = s.lost();
+  // As icmp's: what `netmonctl probe --format nagios` reports as packet loss (pl).
+  r.details["loss"] = s.sent ? 100.0 * s.lost() / s.sent : 0.0;
   r.details["mismatched"] = s.mismatched;
   r.details["duplicates"] = s.duplicates;
   r.details["reordered"] = s.reordered;

@@ -53,7 +53,8 @@ TEST_CASE("nagios ranges that are not ranges are refused with the reason", "[ctl
   }
 }
 
-TEST_CASE("nagios perfdata: label=value unit;warn;crit;min, plain decimals", "[ctl][nagios]") {
+TEST_CASE("nagios perfdata: label=value unit, then warn, crit and min, plain decimals",
+          "[ctl][nagios]") {
   std::string error;
   auto w = Range::parse("0.5", &error);
   auto c = Range::parse("1.0", &error);

@@ -73,6 +73,13 @@ TEST_CASE("netmonctl status, run, reload, watch and version against a running ne
   CHECK(j["checks"][0]["name"] == "closed");
   CHECK(j["checks"][0]["runs"] == 1);
 
+  r = run({kCtl, "-s", socket, "status", "--names"});
+  CHECK(r.code == 0);
+  CHECK(r.out == "closed\nopen\n");
+  r = run({kCtl, "-s", socket, "status", "--names", "--json"});
+  CHECK(r.code == 2);
+  CHECK(has(r.err, "--json and --names exclude each other"));
+
   r = run({kCtl, "-s", socket, "version"});
   CHECK(r.code == 0);
   CHECK(has(r.out, "(pid " + std::to_string(d.pid()) + ", 2 checks from " + cfg + ")"));
@@ -113,7 +120,7 @@ TEST_CASE("netmonctl control commands: usage errors exit 2", "[ctl]") {
   CHECK(run({kCtl, "-s"}).code == 2);
   auto help = run({kCtl, "status", "--help"});
   CHECK(help.code == 0);
-  CHECK(has(help.out, "Usage: netmonctl [-s SOCKET] status [NAME] [--json]"));
+  CHECK(has(help.out, "Usage: netmonctl [-s SOCKET] status [NAME] [--json | --names]"));
   auto top = run({kCtl, "--help"});
   CHECK(has(top.out, "-s, --socket SOCKET"));
   CHECK(has(top.out, "3 netmond's control socket cannot be reached"));

@@ -1,9 +1,14 @@
 // Black-box tests of `netmonctl probe`: one check, once, without the daemon, with the
-// config file's validation, in text, JSON and Nagios-plugin form, against loopback peers
-// (a TCP listener, dnsmasq).
+// config file's validation, in text, JSON and Nagios-plugin form, against the real loopback
+// peers the probe tests use: a TCP listener, nginx (http and https), netmond-echo (udp and
+// udp_echo), this host's ICMP stack, chronyd (ntp) and dnsmasq.
+#include "support/chronyd.h"
 #include "support/dnsmasq.h"
+#include "support/netmond_echo.h"
+#include "support/nginx.h"
 #include "support/peers.h"
 #include "support/process.h"
+#include "support/tls.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -125,4 +130,99 @@ TEST_CASE("netmonctl probe --format nagios: status line, perfdata, exit codes 0.
   r = probe({"tcp", "127.0.0.1", "--format", "nagios"});
   CHECK(r.code == 3);
   CHECK(r.out == "UNKNOWN - missing required key 'port'\n");
+}
+
+// ---- Each probe type once, against the peer its probe tests use ----
+
+TEST_CASE("netmonctl probe http and https against nginx", "[ctl][probe][http]") {
+  Nginx nginx;
+  const std::string ca = "ca_file=" + test_pki().ca_cert;
+  SECTION("http: 200 is UP, a 404 is DOWN with the status it got") {
+    auto r = probe({"http", nginx.http_url("/"), "--set", "expect_body=hello netmond"});
+    INFO(r.out << r.err);
+    CHECK(r.code == 0);
+    CHECK(std::regex_match(r.out, std::regex("[^ ]+/http UP [0-9.]+(us|ms) HTTP 200 in .*\n")));
+    r = probe({"http", nginx.http_url("/notfound"), "--json"});
+    INFO(r.out << r.err);
+    CHECK(r.code == 1);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["ok"] == false);
+    CHECK(j["message"] == "expected status 200-399, got 404");
+  }
+  SECTION("https: a certificate from the given CA is UP, an expired one DOWN") {
+    auto r = probe({"https", nginx.https_url(TlsSite::Valid, "/"), "--set", ca, "--format",
+                    "nagios", "-w", "5", "-c", "10"});
+    INFO(r.out << r.err);
+    CHECK(r.code == 0);
+    CHECK(std::regex_match(r.out, std::regex("OK - HTTP 200 in .* \\| time=[0-9.]+s;5;10;0\n")));
+    r = probe({"https", nginx.https_url(TlsSite::Expired, "/"), "--set", ca});
+    INFO(r.out << r.err);
+    CHECK(r.code == 1);
+    CHECK(has(r.out, "/https DOWN "));
+    CHECK(has(r.out, "expired"));
+  }
+}
+
+TEST_CASE("netmonctl probe udp and udp_echo against netmond-echo", "[ctl][probe][udp]") {
+  NetmondEcho echo;
+  const std::string port = "port=" + echo.port();
+  auto r = probe({"udp", "127.0.0.1", "--set", port, "--set", "payload=hello"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(has(r.out, "127.0.0.1/udp:" + echo.port() + " UP "));
+  CHECK(has(r.out, "open (reply received, 5 bytes)"));
+
+  r = probe({"udp_echo", "127.0.0.1", "--set", port, "--set", "count=3", "--set", "spacing=10ms",
+             "--format", "nagios", "-c", "1"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(std::regex_match(r.out, std::regex("OK - .* \\| time=[0-9.]+s;;1;0 pl=0%;;;0\n")));
+
+  REQUIRE(echo.stop() == 0);
+  r = probe({"udp", "127.0.0.1", "--set", port});
+  CHECK(r.code == 1);
+  CHECK(has(r.out, "port closed (ICMP port unreachable)"));
+  r = probe({"udp_echo", "127.0.0.1", "--set", port, "--format", "nagios"});
+  CHECK(r.code == 2);
+  CHECK(r.out.rfind("CRITICAL - ", 0) == 0);
+  CHECK(has(r.out, "port unreachable"));
+}
+
+TEST_CASE("netmonctl probe icmp against 127.0.0.1 and ::1", "[ctl][probe][icmp]") {
+  for (const std::string target : {"127.0.0.1", "::1"}) {
+    auto r = probe({"icmp", target, "--set", "count=3", "--set", "spacing=10ms", "--json"});
+    INFO(r.out << r.err);
+    if (r.code == 1 && has(r.out, "local_error")) {
+      WARN("no ICMP socket on this host (neither ping sockets nor CAP_NET_RAW): " << r.out);
+      return;
+    }
+    CHECK(r.code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["check"] == target + "/icmp");
+    CHECK(j["details"]["sent"] == 3);
+    CHECK(j["details"]["received"] == 3);
+    CHECK_THAT(j["message"].get<std::string>(), Catch::StartsWith("3/3 replies, rtt min/avg/max "));
+  }
+  // ping's alias and Nagios form: packet loss is in the perfdata.
+  auto r = probe({"ping", "127.0.0.1", "--set", "count=2", "--set", "spacing=10ms", "--format",
+                  "nagios", "-w", "1", "-c", "2"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(std::regex_match(r.out,
+                         std::regex("OK - 2/2 replies, .* \\| time=[0-9.]+s;1;2;0 pl=0%;;;0\n")));
+}
+
+TEST_CASE("netmonctl probe ntp against chronyd", "[ctl][probe][ntp]") {
+  Chronyd chronyd;
+  auto r = probe({"ntp", "127.0.0.1", "--set", "port=" + std::to_string(chronyd.port()), "--json"});
+  INFO(r.out << r.err << "\nchronyd:\n" << chronyd.log());
+  CHECK(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["ok"] == true);
+  CHECK(j["details"]["stratum"] == Chronyd::kStratum);
+  CHECK_THAT(j["message"].get<std::string>(), Catch::Contains("stratum 8"));
+  // The validation of ntp's own keys reaches the command line too.
+  r = probe({"ntp", "127.0.0.1", "--set", "samples=9"});
+  CHECK(r.code == 2);
+  CHECK(has(r.err, "--set samples"));
 }

@@ -78,7 +78,7 @@ TEST_CASE("netmonctl alone on a terminal is a shell: completion, commands, histo
   CHECK(text.str().find("reload") == std::string::npos);  // interrupted, never entered
 }
 
-TEST_CASE("netmonctl shell ends on Ctrl-D; without a terminal it reads commands", "[ctl][shell]") {
+TEST_CASE("netmonctl shell ends on Ctrl-D, without a terminal it reads commands", "[ctl][shell]") {
   const auto dir = temp_dir();
   Terminal t({kCtl, "-s", dir + "/none.sock", "shell"}, dir);
   REQUIRE(t.started());

@@ -1,6 +1,7 @@
 // Black-box tests of the netmonctl binary: the command structure, and `netmonctl echo`
 // against responders on loopback that run on their own threads with plain blocking
 // sockets: one that echoes, one that stays silent, one that answers wrongly, late, twice.
+#include "support/netmond_echo.h"
 #include "support/peers.h"
 #include "support/process.h"
 
@@ -145,11 +146,11 @@ std::string at(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port);
 
 // ---- The command structure -------------------------------------------------------------
 
-TEST_CASE("netmonctl --help lists the commands; --version; no command is a usage error",
+TEST_CASE("netmonctl --help lists the commands, --version, no command is a usage error",
           "[netmonctl]") {
   auto help = run({kBin, "--help"});
   CHECK(help.code == 0);
-  CHECK(has(help.out, "Usage: netmonctl [--help | --version] COMMAND [ARGS]"));
+  CHECK(has(help.out, "Usage: netmonctl [--help | --version] [-s SOCKET] COMMAND [ARGS]"));
   CHECK(has(help.out, "\n  echo "));
   CHECK(has(help.out, "\n  help "));
 
@@ -373,14 +374,8 @@ TEST_CASE("netmonctl echo --tcp: RFC 862 over TCP", "[netmonctl]") {
 }
 
 TEST_CASE("netmonctl echo against netmond-echo", "[netmonctl]") {
-  ChildProcess server({NETMOND_ECHO_BIN, "--listen", "127.0.0.1:0", "--listen", "[::1]:0"});
-  REQUIRE(server.wait_for_output("answering datagrams", 5s));
-  std::vector<std::string> targets;
-  for (std::size_t pos = server.out().find("listening on udp "); pos != std::string::npos;
-       pos = server.out().find("listening on udp ", pos + 1)) {
-    std::size_t start = pos + std::string("listening on udp ").size();
-    targets.push_back(server.out().substr(start, server.out().find('\n', start) - start));
-  }
+  NetmondEcho server({"127.0.0.1:0", "[::1]:0"});
+  const auto& targets = server.addresses();
   REQUIRE(targets.size() == 2);
   for (const auto& t : targets) {
     auto r = run({kBin, "echo", t, "-c", "3", "-i", "0.02"});
@@ -388,8 +383,7 @@ TEST_CASE("netmonctl echo against netmond-echo", "[netmonctl]") {
     CHECK(r.code == 0);
     CHECK(has(r.out, "3 sent, 3 echoed, 0 mismatched, 0 lost"));
   }
-  server.signal(SIGTERM);
-  CHECK(server.wait(5s) == 0);
+  CHECK(server.stop() == 0);
   auto r = run({kBin, "echo", targets[0], "-W", "0.5"});
   CHECK(r.code == 1);
   CHECK(has(r.out, "port unreachable: seq=1"));

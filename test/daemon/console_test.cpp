@@ -44,7 +44,7 @@ TEST_CASE("netmond on a terminal: status, run with completion, reload, exit", "[
   CHECK(t.output().find("handles left open") == std::string::npos);
 }
 
-TEST_CASE("netmond's console: Ctrl-D stops; --no-console has no prompt", "[daemon][console]") {
+TEST_CASE("netmond's console: Ctrl-D stops, --no-console has no prompt", "[daemon][console]") {
   const auto dir = temp_dir();
   const auto cfg = write_file(dir, "n.yaml",
                               kNoControl + two_tcp_checks(closed_tcp_port("127.0.0.1"),

@@ -69,7 +69,7 @@ long rss_kib(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("control: status lists every check or one by name; version", "[control]") {
+TEST_CASE("control: status lists every check or one by name, version", "[control]") {
   TcpListener open("127.0.0.1");
   Daemon d(two_tcp_checks(open.port(), closed_tcp_port("127.0.0.1"), "1h"));
   REQUIRE(d.ready());
@@ -255,7 +255,7 @@ TEST_CASE("control: watch streams result and state_change events", "[control]") 
   CHECK(change);
 }
 
-TEST_CASE("control: a watcher that never reads is dropped; the daemon carries on", "[control]") {
+TEST_CASE("control: a watcher that never reads is dropped, the daemon carries on", "[control]") {
   // 300 failing checks every 100ms: about a megabyte of events a second.
   std::string checks =
       "log: {level: error}\n"
@@ -413,7 +413,7 @@ TEST_CASE("control: the socket file is 0660, removed at exit, and a stale one is
   CHECK(!std::filesystem::exists(path));
 }
 
-TEST_CASE("control: a missing run directory is created; a deeper missing path is a warning",
+TEST_CASE("control: a missing run directory is created, a deeper missing path is a warning",
           "[control]") {
   auto dir = temp_dir();
   // The socket's own directory (like /run/netmond without systemd) is created, 0755.

@@ -135,7 +135,7 @@ TEST_CASE("SIGTERM stops the daemon cleanly within a second", "[daemon]") {
   CHECK(d.err().find("handles left open") == std::string::npos);
 }
 
-TEST_CASE("SIGHUP with a broken file keeps the old config; a good one applies the diff",
+TEST_CASE("SIGHUP with a broken file keeps the old config, a good one applies the diff",
           "[daemon]") {
   TcpListener open("127.0.0.1");
   int closed = closed_port();

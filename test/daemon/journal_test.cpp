@@ -167,7 +167,7 @@ TEST_CASE("under systemd, results and state changes are journal entries with fie
   CHECK(d.out().empty());
 }
 
-TEST_CASE("log.target journal without a journal falls back to stdout; stdout is the default",
+TEST_CASE("log.target journal without a journal falls back to stdout, stdout is the default",
           "[daemon][journal]") {
   if (!can_unshare()) {
     WARN("skipped: cannot create a mount namespace here (needs root)");

@@ -245,7 +245,7 @@ TEST_CASE("metrics: a reload removes checks, records a failed load, moves and st
   CHECK(d.stop() == 0);
 }
 
-TEST_CASE("metrics: a port already taken is one warning; a reload retries it", "[metrics]") {
+TEST_CASE("metrics: a port already taken is one warning, a reload retries it", "[metrics]") {
   TcpListener taken("127.0.0.1");
   TcpListener open("127.0.0.1");
   const std::string listen = metrics_listen("127.0.0.1:" + std::to_string(taken.port()));
@@ -341,7 +341,7 @@ TEST_CASE("metrics: configuration keys are validated", "[metrics][config]") {
   }
 }
 
-TEST_CASE("metrics: at most 32 connections at once; idle ones do not block the rest for long",
+TEST_CASE("metrics: at most 32 connections at once, idle ones do not block the rest for long",
           "[metrics]") {
   const int port = closed_tcp_port("127.0.0.1");
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";

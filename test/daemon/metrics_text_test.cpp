@@ -88,7 +88,7 @@ TEST_CASE("metrics text: the histogram is cumulative and ends at +Inf", "[metric
   CHECK(has_line(text, "# TYPE netmond_check_runs_total counter"));
 }
 
-TEST_CASE("metrics text: families from each probe's details; promtool accepts it", "[metrics]") {
+TEST_CASE("metrics text: families from each probe's details, promtool accepts it", "[metrics]") {
   Result http = Result::make(Status::Unexpected, "HTTP 503", std::chrono::milliseconds(120));
   http.details["status_code"] = 503;
   http.details["cert_chain_expiry"] = "2025-01-01T00:00:00Z";

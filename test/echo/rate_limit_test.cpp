@@ -45,7 +45,7 @@ TEST_CASE("echo rate limit: a burst, then the rate", "[echo]") {
   CHECK(allowed(r, a, 1, 50 * kSecond) == 0);
 }
 
-TEST_CASE("echo rate limit: sources have their own buckets; IPv6 per /64", "[echo]") {
+TEST_CASE("echo rate limit: sources have their own buckets, IPv6 per /64", "[echo]") {
   RateLimiter r(1, 2, 64);
   CHECK(allowed(r, ip("192.0.2.1"), 5, 0) == 2);
   CHECK(allowed(r, ip("192.0.2.2"), 5, 0) == 2);

@@ -689,7 +689,7 @@ TEST_CASE("icmp: source_address and interface bind the socket", "[icmp]") {
 
 // ---- The daemon ---------------------------------------------------------------------------
 
-TEST_CASE("icmp: netmond pings; without any ICMP socket it says why and runs the rest", "[icmp]") {
+TEST_CASE("icmp: netmond pings, without any ICMP socket it says why and runs the rest", "[icmp]") {
   PingNet net(false);
   if (!net.ok || !net.ns.isolate_resolver()) {
     WARN("cannot create a network namespace here (not root?)");

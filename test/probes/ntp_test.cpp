@@ -374,7 +374,7 @@ TEST_CASE("ntp fake: an unsynchronised server fails with that reason", "[ntp]") 
   REQUIRE(fixture.finish() == 0);
 }
 
-TEST_CASE("ntp fake: bogus datagrams are ignored; only bogus ones are BadResponse", "[ntp]") {
+TEST_CASE("ntp fake: bogus datagrams are ignored, only bogus ones are BadResponse", "[ntp]") {
   LoopFixture fixture;
   {
     ProbeHarness h(fixture.loop());

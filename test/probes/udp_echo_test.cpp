@@ -5,13 +5,13 @@
 
 #include "echo_server.h"
 #include "support/loop.h"
+#include "support/netmond_echo.h"
 #include "support/peers.h"
 #include "support/probe_harness.h"
 #include "support/process.h"
 
 #include <catch2/catch.hpp>
 
-#include <signal.h>
 #include <sys/socket.h>
 
 #include <cmath>
@@ -517,6 +517,7 @@ TEST_CASE("udp_echo: with count > 1, lost requests are counted", "[udp_echo]") {
       CHECK(r.details["sent"] == 4);
       CHECK(r.details["echoed"] == 2);
       CHECK(r.details["lost"] == 2);
+      CHECK(r.details["loss"] == 50.0);
       CHECK(r.details.contains("rtt_min_ms"));
       CHECK(r.details.contains("rtt_mdev_ms"));
       CHECK(r.details.contains("jitter_ms"));
@@ -729,13 +730,8 @@ TEST_CASE("udp_echo: the exchange over TCP", "[udp_echo]") {
 
 TEST_CASE("udp_echo: netmond's seed-style check is up against netmond-echo, down without it",
           "[udp_echo]") {
-  test::ChildProcess server({NETMOND_ECHO_BIN, "--listen", "127.0.0.1:0"});
-  REQUIRE(server.wait_for_output("answering datagrams", 5s));
-  const std::string tag = "listening on udp 127.0.0.1:";
-  auto pos = server.out().find(tag);
-  REQUIRE(pos != std::string::npos);
-  const std::string port =
-      server.out().substr(pos + tag.size(), server.out().find('\n', pos) - pos - tag.size());
+  test::NetmondEcho server;
+  const std::string port = server.port();
   // The seed's line, with the port of this test's server instead of the default 10100.
   auto cfg = test::write_file(test::temp_dir(), "seed.yaml",
                               "servers:\n"
@@ -748,8 +744,7 @@ TEST_CASE("udp_echo: netmond's seed-style check is up against netmond-echo, down
   CHECK(up.out.find("127.0.0.1/udp_echo:" + port + " UP ") != std::string::npos);
   CHECK(up.out.find("echoed 70 bytes in ") != std::string::npos);
 
-  server.signal(SIGTERM);
-  REQUIRE(server.wait(5s) == 0);
+  REQUIRE(server.stop() == 0);
   auto down = test::run({test::netmond_bin(), "--once", "-c", cfg}, 20s);
   INFO(down.out << down.err);
   CHECK(down.code == 1);
