@@ -491,3 +491,68 @@ bench_report() {
   ((ok)) || exit 1
   exit 0
 }
+
+# ---- loopback servers shared by the benchmarks --------------------------------------------
+# Each is a START function for bench_start_server (bench_start_nginx PORT, ...): it starts
+# the server on 127.0.0.1:PORT with bench_start and returns 0 once it answers.
+
+# bench_start_nginx PORT: nginx ($nginx_bin) serving $tmp/www (and its temp paths under
+# $tmp/temp), error log $nginx_log; asked with $curl_bin. One process (master_process off),
+# so its CPU is that of one PID; no access log. keepalive_timeout 0: nginx closes each
+# connection after its response, whichever client sent the request.
+# shellcheck disable=SC2154 # the benchmark sets the variables named above
+bench_nginx_answers() {
+  [[ $("$curl_bin" -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$1/" || true) == 200 ]]
+}
+# shellcheck disable=SC2154 # the benchmark sets the variables named above
+bench_start_nginx() {
+  local port=$1
+  mkdir -p "$tmp/www" "$tmp/temp"
+  cat >"$tmp/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $nginx_log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_timeout 0;
+  default_type text/html;
+  client_body_temp_path $tmp/temp/body;
+  proxy_temp_path $tmp/temp/proxy;
+  fastcgi_temp_path $tmp/temp/fastcgi;
+  uwsgi_temp_path $tmp/temp/uwsgi;
+  scgi_temp_path $tmp/temp/scgi;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    root $tmp/www;
+  }
+}
+EOF
+  bench_start BENCH_SERVER_PID "$nginx_log.out" "$nginx_bin" -p "$tmp/" -c "$tmp/nginx.conf" -e "$nginx_log"
+  bench_await bench_nginx_answers "$port"
+}
+
+# bench_start_dnsmasq PORT: dnsmasq ($dnsmasq_bin) answering $name A $address, log
+# $dnsmasq_log; asked with $dig_bin. In the foreground (one process: UDP is answered in
+# it; only TCP would fork), no config file, no /etc/hosts, no upstream servers
+# (--no-resolv) and every other name in .test answered NXDOMAIN locally (--local), so it
+# never sends a query anywhere; 127.0.0.1 only (--bind-interfaces); no query log.
+# bench_dig_cmd PORT sets DIG to the dig command asking it for the name's A record.
+# shellcheck disable=SC2154 # the benchmark sets the variables named above
+bench_dig_cmd() { DIG=("$dig_bin" @127.0.0.1 -p "$1" +tries=1 +time=2 "$name" A +short); }
+# shellcheck disable=SC2154 # the benchmark sets the variables named above
+bench_dnsmasq_answers() {
+  bench_dig_cmd "$1"
+  [[ $("${DIG[@]}" 2>/dev/null) == "$address" ]]
+}
+# shellcheck disable=SC2154 # the benchmark sets the variables named above
+bench_start_dnsmasq() {
+  bench_start BENCH_SERVER_PID "$dnsmasq_log.out" "$dnsmasq_bin" --keep-in-foreground \
+    --conf-file=/dev/null --no-hosts --no-resolv --no-poll --local=/test/ \
+    --user=root --pid-file="$tmp/dnsmasq.pid" --log-facility="$dnsmasq_log" \
+    --bind-interfaces --listen-address=127.0.0.1 --port="$1" \
+    --host-record="$name,$address"
+  bench_await bench_dnsmasq_answers "$1"
+}

@@ -57,30 +57,12 @@ dnsmasq_bin=/usr/sbin/dnsmasq
 dig_bin=$(command -v dig) || bench_die "dig not found (scripts/install-deps.sh installs bind9-dnsutils)"
 bench_prepare "probes/dns.cpp and probes/ares_channel.cpp" dig
 
-# ---- dnsmasq -----------------------------------------------------------------------------
-# In the foreground (one process: UDP is answered in it; only TCP would fork), no config
-# file, no /etc/hosts, no upstream servers (--no-resolv) and every other name in .test
-# answered NXDOMAIN locally (--local), so it never sends a query anywhere; it listens on
-# 127.0.0.1 only (--bind-interfaces); no query log; its pid file in the temp dir.
+# ---- dnsmasq (bench_start_dnsmasq, bench/lib.sh) -----------------------------------------
 dnsmasq_log=$(cd "$out/logs" && pwd)/dns-dnsmasq.log
 BENCH_SERVER_LOG=$dnsmasq_log
-# dig_cmd PORT: sets DIG to the dig command asking 127.0.0.1:PORT for the name's A record.
-dig_cmd() { DIG=("$dig_bin" @127.0.0.1 -p "$1" +tries=1 +time=2 "$name" A +short); }
-dnsmasq_answers() {
-  dig_cmd "$1"
-  [[ $("${DIG[@]}" 2>/dev/null) == "$address" ]]
-}
-start_dnsmasq() {
-  bench_start BENCH_SERVER_PID "$dnsmasq_log.out" "$dnsmasq_bin" --keep-in-foreground \
-    --conf-file=/dev/null --no-hosts --no-resolv --no-poll --local=/test/ \
-    --user=root --pid-file="$tmp/dnsmasq.pid" --log-facility="$dnsmasq_log" \
-    --bind-interfaces --listen-address=127.0.0.1 --port="$1" \
-    --host-record="$name,$address"
-  bench_await dnsmasq_answers "$1"
-}
-bench_start_server udp dnsmasq start_dnsmasq
+bench_start_server udp dnsmasq bench_start_dnsmasq
 port=$BENCH_PORT dnsmasq_pid=$BENCH_SERVER_PID
-dig_cmd "$port"
+bench_dig_cmd "$port"
 bench_log "bench dns: dnsmasq pid $dnsmasq_pid answering $name A $address on 127.0.0.1:$port"
 bench_log "bench dns: $rounds rounds; netmond and floor: $runs runs, $concurrency concurrent and one at a time; dig: $dig_runs runs, sequential"
 

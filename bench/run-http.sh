@@ -49,46 +49,13 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 curl_bin=$(command -v curl) || bench_die "curl not found (scripts/install-deps.sh installs it)"
 bench_prepare "probes/http.cpp and probes/curl_multi.cpp" curl
 
-# ---- nginx -------------------------------------------------------------------------------
-# One process (master_process off), so its CPU is that of one PID; no access log; every
-# path nginx writes under $tmp. keepalive_timeout 0: nginx closes each connection after
-# its response, whichever client sent the request, so all three clients' connections end
-# the same way.
+# ---- nginx (bench_start_nginx, bench/lib.sh) ---------------------------------------------
+# keepalive_timeout 0 there: all three clients' connections end the same way.
 mkdir -p "$tmp/www" "$tmp/temp"
 head -c "$size" /dev/zero | tr '\0' 'x' >"$tmp/www/index.html"
 nginx_log=$(cd "$out/logs" && pwd)/http-nginx.log
 BENCH_SERVER_LOG=$nginx_log
-nginx_answers() {
-  [[ $("$curl_bin" -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$1/" || true) == 200 ]]
-}
-start_nginx() {
-  local port=$1
-  cat >"$tmp/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $nginx_log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_timeout 0;
-  default_type text/html;
-  client_body_temp_path $tmp/temp/body;
-  proxy_temp_path $tmp/temp/proxy;
-  fastcgi_temp_path $tmp/temp/fastcgi;
-  uwsgi_temp_path $tmp/temp/uwsgi;
-  scgi_temp_path $tmp/temp/scgi;
-  server {
-    listen 127.0.0.1:$port backlog=4096;
-    root $tmp/www;
-  }
-}
-EOF
-  bench_start BENCH_SERVER_PID "$nginx_log.out" "$nginx_bin" -p "$tmp/" -c "$tmp/nginx.conf" -e "$nginx_log"
-  bench_await nginx_answers "$port"
-}
-bench_start_server tcp nginx start_nginx
+bench_start_server tcp nginx bench_start_nginx
 port=$BENCH_PORT nginx_pid=$BENCH_SERVER_PID
 url=http://127.0.0.1:$port/
 bench_log "bench http: nginx pid $nginx_pid serving $size bytes at $url"

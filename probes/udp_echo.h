@@ -243,7 +243,6 @@ class EchoExchange {
   std::deque<std::pair<std::uint32_t, std::chrono::nanoseconds>> stream_expect_;
   std::string stream_front_;
   std::size_t stream_matched_ = 0;
-  std::vector<char> buffer_;
   // Declared after what their callbacks use, so they are closed first.
   DatagramSocket udp_;
   std::unique_ptr<Stream> tcp_;
