@@ -144,25 +144,19 @@ for n in "${check_counts[@]}"; do
   bench_log "bench scale: $n checks (${types[*]}) every $interval, ${warmup}s warm-up, ${duration}s measured"
   bench_start pid "$log" "$netmond_bin" -c "$cfg" --no-console
   fd_peak=0
-  sample_fds() {
-    local fds
-    fds=$(find /proc/"$pid"/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-    ((fds > fd_peak)) && fd_peak=$fds
-    return 0
+  # watch SECONDS: waits that long while netmond runs, counting its descriptors each second.
+  watch() {
+    local end=$((EPOCHSECONDS + $1)) fds
+    while ((EPOCHSECONDS < end)); do
+      kill -0 "$pid" 2>/dev/null || bench_die "netmond exited (log: $log)"
+      fds=$(find /proc/"$pid"/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+      ((fds > fd_peak)) && fd_peak=$fds
+      sleep 1
+    done
   }
-  end=$((EPOCHSECONDS + warmup))
-  while ((EPOCHSECONDS < end)); do
-    kill -0 "$pid" 2>/dev/null || bench_die "netmond exited (log: $log)"
-    sample_fds
-    sleep 1
-  done
+  watch "$warmup"
   lines0=$(wc -l <"$log") cpu0=$(bench_cpu_ns "$pid") wall0=$(date +%s%N)
-  end=$((EPOCHSECONDS + duration))
-  while ((EPOCHSECONDS < end)); do
-    kill -0 "$pid" 2>/dev/null || bench_die "netmond exited (log: $log)"
-    sample_fds
-    sleep 1
-  done
+  watch "$duration"
   lines1=$(wc -l <"$log") cpu1=$(bench_cpu_ns "$pid") wall1=$(date +%s%N)
   rss_kib=$(awk '/^VmHWM:/ { print $2 }' /proc/"$pid"/status)
   bench_stop "$pid" || true
