@@ -9,6 +9,7 @@
 #include "curl_multi.h"
 #include "log.h"
 #include "nagios.h"
+#include "raw_icmp_sockets.h"
 #include "registry.h"
 #include "report.h"
 #include "resolver.h"
@@ -218,7 +219,8 @@ std::vector<Outcome> run_checks(const std::vector<CheckConfig>& checks) {
     Resolver resolver(&loop);
     CurlMulti curl(&loop);
     DnsChannels dns(&loop);
-    ProbeContext context{&loop, resolver, curl, dns};
+    RawIcmpSockets icmp(&loop);
+    ProbeContext context{&loop, resolver, curl, dns, icmp};
     Scheduler scheduler(&loop, collector, [&context](const CheckConfig& c) {
       return make_probe(context, c.endpoint, c.spec);
     });

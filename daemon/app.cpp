@@ -53,6 +53,7 @@ App::~App() {
   scheduler_.reset();
   notifier_.reset();
   context_.reset();
+  icmp_.reset();
   dns_.reset();
   curl_.reset();
   resolver_.reset();
@@ -128,7 +129,9 @@ int App::run() {
   resolver_ = std::make_unique<Resolver>(&loop_);
   curl_ = std::make_unique<CurlMulti>(&loop_);
   dns_ = std::make_unique<DnsChannels>(&loop_);
-  context_ = std::make_unique<ProbeContext>(ProbeContext{&loop_, *resolver_, *curl_, *dns_});
+  icmp_ = std::make_unique<RawIcmpSockets>(&loop_);
+  context_ =
+      std::make_unique<ProbeContext>(ProbeContext{&loop_, *resolver_, *curl_, *dns_, *icmp_});
   scheduler_ = std::make_unique<Scheduler>(&loop_, *this, [this](const CheckConfig& c) {
     return make_probe(*context_, c.endpoint, c.spec);
   });
@@ -277,6 +280,7 @@ void App::stop() {
   sigterm_.reset();
   sigint_.reset();
   stop_timer_.reset();
+  icmp_.reset();
   dns_.reset();
   curl_.reset();
   resolver_.reset();

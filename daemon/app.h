@@ -9,6 +9,7 @@
 #include "control.h"
 #include "curl_multi.h"
 #include "metrics.h"
+#include "raw_icmp_sockets.h"
 #include "report.h"
 #include "resolver.h"
 #include "scheduler.h"
@@ -67,6 +68,7 @@ class App : public Reporter {
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<CurlMulti> curl_;
   std::unique_ptr<DnsChannels> dns_;
+  std::unique_ptr<RawIcmpSockets> icmp_;
   std::unique_ptr<ProbeContext> context_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ControlServer> control_;  // daemon mode only; goes before the scheduler

@@ -43,6 +43,8 @@ class IcmpProbe final : public NetworkProbe {
   IcmpProbe(ProbeContext& ctx, Endpoint endpoint, IcmpSpec spec)
       : NetworkProbe(ctx, std::move(endpoint), 0),
         spec_(spec),
+        raw_sockets_(ctx.icmp),
+        raw_hold_(ctx.icmp.hold()),
         next_seq_(static_cast<std::uint16_t>(random64())),
         send_timer_(ctx.loop) {}
   ~IcmpProbe() override { close_io(); }
@@ -62,7 +64,9 @@ class IcmpProbe final : public NetworkProbe {
 
   const IcmpSpec spec_;
   const std::shared_ptr<const void> timestamps_ = hold_receive_timestamps();
-  IcmpId id_;               // the check's identifier, for all its runs
+  RawIcmpSockets& raw_sockets_;
+  const std::shared_ptr<const void> raw_hold_;  // the shared raw sockets stay open meanwhile
+  IcmpId id_;                                   // the check's identifier, for all its runs
   std::uint16_t next_seq_;  // continues across runs, so a late reply never fits a new run
   bool running_ = false;    // a run's socket is open; the tracker's stats are this run's
   unsigned to_send_ = 0;
@@ -83,8 +87,8 @@ void IcmpProbe::on_target() {
   for (int tries = 0;; ++tries) {
     o.id = id_.value();
     rc = socket_.open(
-        loop(), o, [this](const IcmpDatagram& d) { on_datagram(d); }, [this] { maybe_done(); },
-        [this](const SocketError& e) { on_socket_error(e); });
+        loop(), raw_sockets_, o, [this](const IcmpDatagram& d) { on_datagram(d); },
+        [this] { maybe_done(); }, [this](const SocketError& e) { on_socket_error(e); });
     // Another program's ping socket holds this identifier: draw another.
     if (rc != -EADDRINUSE || socket_.failed_step() != IcmpSocket::Step::Bind || tries == 8) break;
     id_.redraw();
@@ -148,8 +152,9 @@ void IcmpProbe::on_datagram(const IcmpDatagram& d) {
     e.offender = d.from;
     tracker_.on_error(p.id, p.seq, p.quoted_destination, e);
   }
-  // Anything else is not ours: it came before the filters were attached. The run may end
-  // once everything queued has been read (maybe_done, from the socket).
+  // Anything else is not ours (the shared raw socket passes only replies and errors with
+  // our identifier, a ping socket only our replies: nothing else is expected). The run may
+  // end once everything queued has been read (maybe_done, from the socket).
 }
 
 void IcmpProbe::on_socket_error(const SocketError& e) {

@@ -1,7 +1,8 @@
 // icmp (alias ping): does the host answer ICMP echo requests, how fast, and how reliably?
 //
-// A run sends `count` echo requests `spacing` apart from a fresh ICMP socket (a ping socket
-// when net.ipv4.ping_group_range allows it, else a raw socket: icmp_socket.h), and matches
+// A run sends `count` echo requests `spacing` apart from a fresh ping socket when
+// net.ipv4.ping_group_range allows it, else from the raw socket every icmp check shares
+// (icmp_socket.h, raw_icmp_sockets.h), and matches
 // every reply by the check's random identifier, a sequence number of this run, the target's
 // address and the run's random payload cookie (icmp_packet.h). RTTs come from the kernel's
 // receive timestamps. The run ends when every request has its reply or ICMP error, or at

@@ -2,13 +2,13 @@
 //
 // A ping socket (SOCK_DGRAM with IPPROTO_ICMP / IPPROTO_ICMPV6) when
 // net.ipv4.ping_group_range admits the process's group, else a raw socket (CAP_NET_RAW):
-//  - ping socket: bound to the check's identifier, so the kernel delivers only replies
-//    carrying it; ICMP errors about our requests arrive on the error queue (IP_RECVERR /
-//    IPV6_RECVERR), with the header of the request they are about;
-//  - raw socket: sees every ICMP message of the host, so a classic BPF filter
-//    (SO_ATTACH_FILTER) passes only echo replies with the check's identifier and errors
-//    quoting a request with it, behind ICMP_FILTER / ICMP6_FILTER (replies and errors only);
-//    errors arrive as ordinary datagrams quoting the request, and the error queue stays off.
+//  - ping socket, the run's own: bound to the check's identifier, so the kernel delivers
+//    only replies carrying it; ICMP errors about our requests arrive on the error queue
+//    (IP_RECVERR / IPV6_RECVERR), with the header of the request they are about;
+//  - raw socket, shared by every check (raw_icmp_sockets.h): it sees every ICMP message of
+//    the host, behind ICMP_FILTER / ICMP6_FILTER (replies and errors only), and hands each
+//    run the echo replies with its check's identifier and the errors quoting a request
+//    with it; errors arrive as ordinary datagrams quoting the request.
 // Every datagram comes with the kernel's software receive timestamp (SO_TIMESTAMPING, see
 // hold_receive_timestamps) and the reply's TTL or hop limit (IP_RECVTTL / IPV6_RECVHOPLIMIT).
 // Callbacks run on the loop and may close or destroy the socket.
@@ -17,6 +17,7 @@
 #include "base/address.h"
 #include "base/datagram.h"
 #include "icmp_packet.h"
+#include "raw_icmp_sockets.h"
 
 #include <uv.h>
 
@@ -47,14 +48,6 @@ class IcmpId {
   std::uint16_t value_ = 0;
 };
 
-// One datagram read from an ICMP socket.
-struct IcmpDatagram {
-  std::string_view bytes;  // as the socket returned it: see icmp::Framing
-  SockAddr from;
-  icmp::ReceiveTime at;
-  std::optional<int> ttl;  // IP_TTL / IPV6_HOPLIMIT control message
-};
-
 class IcmpSocket {
  public:
   enum class Kind : std::uint8_t { Ping, Raw };
@@ -78,27 +71,30 @@ class IcmpSocket {
   IcmpSocket(const IcmpSocket&) = delete;
   IcmpSocket& operator=(const IcmpSocket&) = delete;
 
-  // Opens and watches a ping socket, else a raw socket. `on_datagram` runs for every
-  // datagram read, `on_drained` after the last one queued (so that a run can end with
-  // everything that arrived together counted), `on_error` for every error-queue entry.
+  // Opens and watches a ping socket, else subscribes to `raw`'s shared raw socket (at once
+  // when `raw` knows ping sockets are refused). `on_datagram` runs for every datagram read,
+  // `on_drained` after the last one queued (so that a run can end with everything that
+  // arrived together counted), `on_error` for every error-queue entry (ping sockets).
   // Returns 0 or a negative errno; then error() says what failed in a sentence and
   // failed_step() where (Bind with EADDRINUSE: another ping socket holds the identifier).
-  int open(uv_loop_t* loop, const Options& o, DatagramFn on_datagram, DrainedFn on_drained,
-           ErrorFn on_error);
+  int open(uv_loop_t* loop, RawIcmpSockets& raw, const Options& o, DatagramFn on_datagram,
+           DrainedFn on_drained, ErrorFn on_error);
   // Sends one ICMP message to `to`, reading both clocks into `at` right before sendto().
   // Returns the bytes sent or a negative errno.
   long send_to(const SockAddr& to, std::string_view message, icmp::SendTime* at);
-  // Stops watching and closes the socket. Safe when closed.
+  // Stops watching and closes the socket (a ping socket) or leaves the shared one. Safe
+  // when closed.
   void close();
 
-  bool is_open() const { return socket_.is_open(); }
+  bool is_open() const { return socket_.is_open() || raw_ != nullptr; }
   Kind kind() const { return kind_; }
   icmp::Framing framing() const;
   Step failed_step() const { return failed_step_; }
   const std::string& error() const { return error_; }
 
  private:
-  int open_raw(uv_loop_t* loop, const Options& o);
+  int open_ping(uv_loop_t* loop, const Options& o);
+  int open_raw(RawIcmpSockets& raw, const Options& o, int ping_errno);
   int fail(Step step, int err, std::string text);
   void on_readable();
 
@@ -110,7 +106,8 @@ class IcmpSocket {
   DrainedFn on_drained_;
   ErrorFn on_error_;
   std::vector<char> buffer_;
-  DatagramSocket socket_;
+  DatagramSocket socket_;                              // a ping socket
+  std::unique_ptr<RawIcmpSockets::Subscription> raw_;  // or a place on a shared raw socket
   // Expires when the object is destroyed, so code after a callback can tell.
   std::shared_ptr<char> alive_ = std::make_shared<char>();
 };

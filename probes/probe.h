@@ -40,6 +40,7 @@ namespace netmond {
 
 class CurlMulti;
 class DnsChannels;
+class RawIcmpSockets;
 class Resolver;
 
 enum class IpVersion : std::uint8_t { Any, V4, V6 };
@@ -57,8 +58,9 @@ struct Endpoint {
 struct ProbeContext {
   uv_loop_t* loop;
   Resolver& resolver;
-  CurlMulti& curl;   // the one libcurl multi handle (http, https)
-  DnsChannels& dns;  // the dns probes' c-ares channels, shared per server and options
+  CurlMulti& curl;       // the one libcurl multi handle (http, https)
+  DnsChannels& dns;      // the dns probes' c-ares channels, shared per server and options
+  RawIcmpSockets& icmp;  // the icmp probes' raw sockets, shared per family and options
 };
 
 using DoneFn = std::function<void(Result)>;

@@ -2,6 +2,7 @@
 
 #include "ares_channel.h"
 #include "curl_multi.h"
+#include "raw_icmp_sockets.h"
 #include "resolver.h"
 #include "result.h"
 
@@ -270,7 +271,8 @@ int probe_bench_main(int argc, char** argv, const ProbeBench& b) {
     Resolver resolver(&loop, ro);
     CurlMulti curl(&loop);
     DnsChannels dns(&loop);
-    ProbeContext ctx{&loop, resolver, curl, dns};
+    RawIcmpSockets icmp(&loop);
+    ProbeContext ctx{&loop, resolver, curl, dns, icmp};
     Bench bench(&loop, ctx, o, b);
     at_start = self_usage();
     bench.run();

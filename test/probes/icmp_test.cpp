@@ -340,6 +340,59 @@ TEST_CASE("icmp: 100 concurrent checks of 127.0.0.1-100 each get their own repli
       ids.insert(r.details["icmp_id"].get<int>());
     }
     CHECK(ids.size() == kChecks);
+    // Raw: one socket for all of them, and the refused ping socket was tried once, not
+    // by every run. Ping sockets are each run's own.
+    CHECK(h.icmp.open_sockets() == (ping_sockets ? 0 : 1));
+    CHECK((h.icmp.ping_refusal(AF_INET) != 0) == !ping_sockets);
+    // The shared socket stays open while a check holds it, and closes with the last.
+    probes.resize(1);
+    CHECK(h.icmp.open_sockets() == (ping_sockets ? 0 : 1));
+    probes.clear();
+    CHECK(h.icmp.open_sockets() == 0);
+    CHECK(h.icmp.ping_refusal(AF_INET) == 0);
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
+TEST_CASE("icmp: raw sockets are shared per family and options, not across them", "[icmp]") {
+  LoopFixture fixture;
+  {
+    Inside net(fixture, /*ping_sockets=*/false);
+    if (!net.ready()) return;
+    ProbeHarness& h = net.harness();
+    IcmpSpec ttl64;
+    ttl64.ttl = 64;
+    std::vector<std::unique_ptr<Probe>> probes;
+    probes.push_back(icmp_probe(h, "127.0.0.1"));
+    probes.push_back(icmp_probe(h, "127.0.0.2"));
+    probes.push_back(icmp_probe(h, "::1"));
+    probes.push_back(icmp_probe(h, "127.0.0.3", 1, 10ms, ttl64));
+    int done = 0;
+    std::vector<Result> results;
+    for (auto& p : probes)
+      p->start(5s, [&](Result r) {
+        results.push_back(std::move(r));
+        ++done;
+      });
+    REQUIRE(fixture.run_until([&] { return done == 4; }, 5s));
+    for (const Result& r : results) {
+      INFO(r.message);
+      CHECK(r.status == Status::Ok);
+      CHECK(r.details["socket"] == "raw");
+    }
+    // IPv4 with the default TTL, IPv4 with TTL 64, IPv6.
+    CHECK(h.icmp.open_sockets() == 3);
+    // A second round of runs reuses them.
+    done = 0;
+    results.clear();
+    for (auto& p : probes)
+      p->start(5s, [&](Result r) {
+        results.push_back(std::move(r));
+        ++done;
+      });
+    REQUIRE(fixture.run_until([&] { return done == 4; }, 5s));
+    for (const Result& r : results) CHECK(r.status == Status::Ok);
+    CHECK(h.icmp.open_sockets() == 3);
   }
   REQUIRE(fixture.finish() == 0);
 }
@@ -729,7 +782,7 @@ TEST_CASE("icmp: netmond pings, without any ICMP socket it says why and runs the
 // ---- Cost ---------------------------------------------------------------------------------
 
 // Not a test: prints the CPU time (user + system, this thread) that concurrent checks take,
-// for the choice of one socket per check over a shared one (docs/probes.md#icmp). Run it with
+// raw (shared) and ping sockets (docs/probes.md#icmp). Run it with
 // `netmond_tests '[.icmp-cost]' -s`.
 TEST_CASE("icmp: CPU time of concurrent checks", "[.icmp-cost]") {
   auto cpu = [] {

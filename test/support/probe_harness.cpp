@@ -23,7 +23,8 @@ ProbeHarness::ProbeHarness(uv_loop_t* loop, std::uint16_t dns_port,
     : resolver(loop, loopback_dns(dns_port, dns_timeout)),
       curl(loop),
       dns(loop),
-      ctx{loop, resolver, curl, dns} {}
+      icmp(loop),
+      ctx{loop, resolver, curl, dns, icmp} {}
 
 std::optional<Result> run_probe(LoopFixture& fixture, Probe& probe,
                                 std::chrono::milliseconds limit) {

@@ -4,6 +4,7 @@
 #include "ares_channel.h"
 #include "curl_multi.h"
 #include "probe.h"
+#include "raw_icmp_sockets.h"
 #include "resolver.h"
 #include "support/loop.h"
 
@@ -22,6 +23,7 @@ struct ProbeHarness {
   Resolver resolver;
   CurlMulti curl;
   DnsChannels dns;
+  RawIcmpSockets icmp;
   ProbeContext ctx;
 };
 
