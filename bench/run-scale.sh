@@ -6,16 +6,20 @@
 # (udp_echo, and the udp checks get their reply from it) and uses the kernel's ICMP echo
 # on 127.0.0.0/8, all on loopback. For each N of --checks it writes a config of N checks,
 # the types of --mix in turn (check i has type mix[i % len]), every one at --interval with
-# its own name, and runs `netmond -c CONFIG --log-format json` with the results logged to a
-# file, as in production. After --warmup seconds it measures for --duration seconds:
-#   probes/s     results logged in the window / its length
+# its own name, and runs `netmond -c CONFIG` with the results logged to a file as --log
+# says (json: every result as JSON, as in production; text: every result as text;
+# changes: only failures and state changes) and its /metrics on a free loopback port.
+# After --warmup seconds it measures for --duration seconds:
+#   probes/s     finished runs in the window (netmond_check_runs_total) / its length
 #   cpu_pct      netmond's CPU (user+sys, /proc/PID/task/*/schedstat) in % of one core
 #   cpu_us       netmond's CPU µs per result (probe, scheduling and logging together)
 #   rss_peak     peak resident memory (VmHWM, whole run), MiB
 #   fd_peak      the most descriptors open at one of the 1 s samples
 #   lateness     actual start − due time of the runs that completed in the window (each
-#                result's lateness_ms), p50 / p99 / max, ms
-#   failed       results in the window that were not ok (a correct run has 0)
+#                result's lateness_ms), p50 / p99 / max, ms (--log json only)
+#   skipped      schedule slots passed over in the window (netmond_check_skipped_slots_total)
+#   failed       runs in the window that failed (netmond_check_runs_total; a correct run
+#                has 0)
 # Targets (issue 10, 10,000 checks at 1 s on one core): ≥ 9,900 probes/s, ≤ 35% of a core,
 # p99 lateness ≤ 5 ms, peak RSS ≤ 64 MiB. They are reported, not enforced: the exit status
 # says whether netmond ran and every result was ok. Writes BUILD_DIR/bench/scale.{md,json}.
@@ -23,7 +27,7 @@
 #
 # Usage: bench/run-scale.sh [--build-dir DIR] [--checks "1000 10000"] [--interval 1s]
 #          [--duration SECONDS] [--warmup SECONDS] [--timeout 500ms]
-#          [--mix "tcp udp udp_echo icmp dns http"]
+#          [--mix "tcp udp udp_echo icmp dns http"] [--log json|text|changes]
 # Exit: 0 measured and no failed result; 1 a failure (netmond or a peer did not run, or a
 # result was not ok); 2 usage.
 # shellcheck disable=SC2154,SC2317 # variables set by bench_options, functions called by name
@@ -36,7 +40,9 @@ source "$here/lib.sh"
 BENCH_NAME=scale
 
 bench_options "${BASH_SOURCE[0]}" build-dir=build/default checks="1000 10000" interval=1s \
-  duration=60:1..3600 warmup=5:1..600 timeout=500ms mix="tcp udp udp_echo icmp dns http" -- "$@"
+  duration=60:1..3600 warmup=5:1..600 timeout=500ms mix="tcp udp udp_echo icmp dns http" \
+  log=json -- "$@"
+[[ $log == json || $log == text || $log == changes ]] || bench_die "--log: json, text or changes"
 read -r -a check_counts <<<"$checks"
 read -r -a types <<<"$mix"
 for n in "${check_counts[@]}"; do
@@ -106,11 +112,14 @@ bench_log "bench scale: nginx :$http_port (pid $nginx_pid), dnsmasq :$dns_port (
 write_config() {
   local n=$1
   awk -v n="$n" -v mix="$mix" -v interval="$interval" -v timeout="$timeout" \
-    -v http="$http_port" -v dns="$dns_port" -v echo_port="$echo_port" -v qname="$name" '
+    -v http="$http_port" -v dns="$dns_port" -v echo_port="$echo_port" -v qname="$name" \
+    -v logmode="$log" -v metrics="$metrics_port" '
     BEGIN {
       k = split(mix, t, " ")
       print "control: {socket: \"\"}"
-      print "log: {format: json}"
+      printf "metrics: {listen: \"127.0.0.1:%d\"}\n", metrics
+      if (logmode == "changes") print "log: {format: json, results: changes}"
+      else printf "log: {format: %s}\n", logmode
       printf "defaults: {interval: %s, timeout: %s, retries: 0}\n", interval, timeout
       print "servers:"
       for (i = 0; i < n; i++) {
@@ -134,36 +143,54 @@ percentile() { awk -v p="$1" '{ v[NR] = $1 } END { if (!NR) { print "nan"; exit 
 # results_in LOG FROM TO: the result lines FROM+1..TO of the log.
 results_in() { sed -n "$(($2 + 1)),$3p" "$1" | grep '"event":"result"' || true; }
 
+# scrape: "RUNS FAILURES SKIPPED", the sums over all checks in netmond's /metrics.
+scrape() {
+  "$curl_bin" -s --max-time 10 "http://127.0.0.1:$metrics_port/metrics" | awk '
+    /^netmond_check_runs_total/ { runs += $NF; if ($0 ~ /result="failure"/) failures += $NF }
+    /^netmond_check_skipped_slots_total/ { skipped += $NF }
+    END { printf "%d %d %d\n", runs, failures, skipped }'
+}
+
+# lateness_json VALUE: a number, or null for "—" (not measured).
+lateness_json() { if [[ $1 == "—" ]]; then echo null; else bench_jnum "$1"; fi; }
+
 declare -A R=()
 failures=0
 for n in "${check_counts[@]}"; do
-  cfg=$tmp/scale-$n.yaml log=$tmp/scale-$n.log
+  cfg=$tmp/scale-$n.yaml log_file=$tmp/scale-$n.log
+  metrics_port=$(bench_free_port tcp)
   write_config "$n" "$cfg"
   "$netmond_bin" --check-config -c "$cfg" >/dev/null 2>"$tmp/check.err" ||
     bench_die "the generated config does not load: $(head -n 3 "$tmp/check.err")"
-  bench_log "bench scale: $n checks (${types[*]}) every $interval, ${warmup}s warm-up, ${duration}s measured"
-  bench_start pid "$log" "$netmond_bin" -c "$cfg" --no-console
+  bench_log "bench scale: $n checks (${types[*]}) every $interval, log $log, ${warmup}s warm-up, ${duration}s measured"
+  bench_start pid "$log_file" "$netmond_bin" -c "$cfg" --no-console
   fd_peak=0
   # watch SECONDS: waits that long while netmond runs, counting its descriptors each second.
   watch() {
     local end=$((EPOCHSECONDS + $1)) fds
     while ((EPOCHSECONDS < end)); do
-      kill -0 "$pid" 2>/dev/null || bench_die "netmond exited (log: $log)"
+      kill -0 "$pid" 2>/dev/null || bench_die "netmond exited (log: $log_file)"
       fds=$(find /proc/"$pid"/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
       ((fds > fd_peak)) && fd_peak=$fds
       sleep 1
     done
   }
   watch "$warmup"
-  lines0=$(wc -l <"$log") cpu0=$(bench_cpu_ns "$pid") wall0=$(date +%s%N)
+  # The scrapes' own CPU in netmond (rendering N checks' samples) falls outside the window.
+  read -r runs0 failed0 skipped0 < <(scrape)
+  lines0=$(wc -l <"$log_file") cpu0=$(bench_cpu_ns "$pid") wall0=$(date +%s%N)
   watch "$duration"
-  lines1=$(wc -l <"$log") cpu1=$(bench_cpu_ns "$pid") wall1=$(date +%s%N)
+  lines1=$(wc -l <"$log_file") cpu1=$(bench_cpu_ns "$pid") wall1=$(date +%s%N)
+  read -r runs1 failed1 skipped1 < <(scrape)
   rss_kib=$(awk '/^VmHWM:/ { print $2 }' /proc/"$pid"/status)
   bench_stop "$pid" || true
-  results_in "$log" "$lines0" "$lines1" >"$tmp/window"
-  done_n=$(wc -l <"$tmp/window")
-  failed=$(grep -c '"ok":false' "$tmp/window" || true)
-  grep -o '"lateness_ms":[0-9.e+-]*' "$tmp/window" | cut -d: -f2 | sort -g >"$tmp/lateness"
+  ((runs1 > 0)) || bench_die "no runs counted in /metrics (log: $out/logs/scale-$n-netmond.log.head)"
+  results_in "$log_file" "$lines0" "$lines1" >"$tmp/window"
+  done_n=$((runs1 - runs0))
+  failed=$((failed1 - failed0))
+  : >"$tmp/lateness"
+  [[ $log != json ]] ||
+    grep -o '"lateness_ms":[0-9.e+-]*' "$tmp/window" | cut -d: -f2 | sort -g >"$tmp/lateness"
   secs=$(bench_calc %.6f "($wall1 - $wall0) / 1e9")
   R[$n rate]=$(bench_calc %.0f "$done_n / $secs")
   R[$n expected]=$(bench_calc %.0f "$n / $(awk -v d="$interval" 'BEGIN { v = d + 0; u = d; sub(/^[0-9.]+/, "", u)
@@ -174,7 +201,8 @@ for n in "${check_counts[@]}"; do
   R[$n fds]=$fd_peak
   R[$n p50]=$(percentile 50 "$tmp/lateness") R[$n p99]=$(percentile 99 "$tmp/lateness")
   R[$n max]=$(tail -n 1 "$tmp/lateness")
-  R[$n failed]=$failed
+  R[$n failed]=$failed R[$n skipped]=$((skipped1 - skipped0))
+  [[ -s $tmp/lateness ]] || R[$n p50]="—" R[$n p99]="—" R[$n max]="—"
   # Why results failed, for the log: the most common messages.
   if ((failed > 0)); then
     failures=$((failures + failed))
@@ -182,28 +210,28 @@ for n in "${check_counts[@]}"; do
     grep '"ok":false' "$tmp/window" | grep -o '"type":"[a-z_]*".*"message":"[^"]*"' |
       sed 's/"target".*"message"/ /' | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /' >&2
   fi
-  bench_log "bench scale: $n checks: ${R[$n rate]} probes/s (of ${R[$n expected]}), ${R[$n cpu_pct]}% of a core, ${R[$n cpu_us]} µs/result, RSS ${R[$n rss]} MiB, ${R[$n fds]} fds, lateness p50/p99/max ${R[$n p50]}/${R[$n p99]}/${R[$n max]} ms, $failed failed"
-  head -c 1M "$log" >"$out/logs/scale-$n-netmond.log.head"
-  rm -f "$log"
+  bench_log "bench scale: $n checks: ${R[$n rate]} probes/s (of ${R[$n expected]}), ${R[$n cpu_pct]}% of a core, ${R[$n cpu_us]} µs/result, RSS ${R[$n rss]} MiB, ${R[$n fds]} fds, lateness p50/p99/max ${R[$n p50]}/${R[$n p99]}/${R[$n max]} ms, ${R[$n skipped]} slots skipped, $failed failed"
+  head -c 1M "$log_file" >"$out/logs/scale-$n-netmond.log.head"
+  rm -f "$log_file"
 done
 
 # ---- report ------------------------------------------------------------------------------
-table="| checks | probes/s (expected) | CPU % of a core | CPU µs per result | peak RSS MiB | fd peak | lateness p50 / p99 / max ms | failed |
-|---:|---:|---:|---:|---:|---:|---:|---:|"
+table="| checks | probes/s (expected) | CPU % of a core | CPU µs per result | peak RSS MiB | fd peak | lateness p50 / p99 / max ms | slots skipped | failed |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 json_runs=()
 for n in "${check_counts[@]}"; do
   table+="
-| $(bench_fmt "$n") | $(bench_fmt "${R[$n rate]}") ($(bench_fmt "${R[$n expected]}")) | ${R[$n cpu_pct]} | ${R[$n cpu_us]} | ${R[$n rss]} | ${R[$n fds]} | ${R[$n p50]} / ${R[$n p99]} / ${R[$n max]} | ${R[$n failed]} |"
-  json_runs+=("{\"checks\": $n, \"probes_per_s\": ${R[$n rate]}, \"expected_per_s\": ${R[$n expected]}, \"cpu_pct\": ${R[$n cpu_pct]}, \"cpu_us_per_result\": ${R[$n cpu_us]}, \"rss_peak_mib\": ${R[$n rss]}, \"fd_peak\": ${R[$n fds]}, \"lateness_ms\": {\"p50\": $(bench_jnum "${R[$n p50]}"), \"p99\": $(bench_jnum "${R[$n p99]}"), \"max\": $(bench_jnum "${R[$n max]}")}, \"failed\": ${R[$n failed]}}")
+| $(bench_fmt "$n") | $(bench_fmt "${R[$n rate]}") ($(bench_fmt "${R[$n expected]}")) | ${R[$n cpu_pct]} | ${R[$n cpu_us]} | ${R[$n rss]} | ${R[$n fds]} | ${R[$n p50]} / ${R[$n p99]} / ${R[$n max]} | ${R[$n skipped]} | ${R[$n failed]} |"
+  json_runs+=("{\"checks\": $n, \"probes_per_s\": ${R[$n rate]}, \"expected_per_s\": ${R[$n expected]}, \"cpu_pct\": ${R[$n cpu_pct]}, \"cpu_us_per_result\": ${R[$n cpu_us]}, \"rss_peak_mib\": ${R[$n rss]}, \"fd_peak\": ${R[$n fds]}, \"lateness_ms\": {\"p50\": $(lateness_json "${R[$n p50]}"), \"p99\": $(lateness_json "${R[$n p99]}"), \"max\": $(lateness_json "${R[$n max]}")}, \"skipped_slots\": ${R[$n skipped]}, \"failed\": ${R[$n failed]}}")
 done
 table+="
 
-Mix: ${types[*]}; interval $interval, timeout $timeout; ${duration}s measured after ${warmup}s."
+Mix: ${types[*]}; interval $interval, timeout $timeout; log $log; ${duration}s measured after ${warmup}s."
 line="BENCH scale"
 for n in "${check_counts[@]}"; do
   line+=" n${n}_per_s=${R[$n rate]} n${n}_cpu_pct=${R[$n cpu_pct]} n${n}_rss_mib=${R[$n rss]} n${n}_lateness_p99_ms=${R[$n p99]}"
 done
-members="  \"mix\": $(bench_json_str "${types[*]}"), \"interval\": $(bench_json_str "$interval"), \"duration_s\": $duration,
+members="  \"mix\": $(bench_json_str "${types[*]}"), \"interval\": $(bench_json_str "$interval"), \"log\": \"$log\", \"duration_s\": $duration,
   \"runs\": [$(IFS=,; echo "${json_runs[*]}")],"
 BENCH_CONTENDED=0 BENCH_RERUNS=0
 bench_report "$((failures == 0))" "$failures" "$table" "$line" "$members"

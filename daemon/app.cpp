@@ -290,7 +290,7 @@ void App::result(const CheckConfig& check, const CheckState& state, const Result
                  const RunInfo& info) {
   log_reporter_.result(check, state, r, info);
   if (control_) control_->result(check, state, r, info);
-  if (metrics_) metrics_->result(check, r);
+  if (metrics_) metrics_->result(check, r, info);
   if (!once_) return;
   if (!r.ok()) ++once_failed_;
   // Not stop() here: we are inside the runner that reported; end on the next turn.

@@ -95,7 +95,8 @@ void Metrics::config_loaded(bool ok) {
   }
 }
 
-void Metrics::result(const CheckConfig& check, const Result& r) {
+void Metrics::result(const CheckConfig& check, const Result& r, const RunInfo& info) {
+  lateness_.observe(std::chrono::duration<double>(info.lateness).count());
   History& h = history_[check.name];
   const CheckRunner* runner = scheduler_.find(check.name);
   if (h.runner != runner) h = History{runner, {}};
@@ -108,6 +109,7 @@ std::string Metrics::render() const {
   snap.version = kVersion;
   snap.last_reload_ok = last_load_ok_;
   snap.last_reload_seconds = last_load_seconds_;
+  if (lateness_.count > 0) snap.lateness = &lateness_;
   snap.checks.reserve(scheduler_.size());
   scheduler_.for_each([&](const CheckRunner& r) {
     CheckMetrics c;
@@ -117,6 +119,7 @@ std::string Metrics::render() const {
     c.health = r.state().health;
     c.runs = r.state().runs;
     c.failures = r.state().failures;
+    c.skipped_slots = r.skipped_slots();
     if (r.last_result()) c.last = &*r.last_result();
     auto it = history_.find(c.name);
     if (it != history_.end() && it->second.runner == &r) c.durations = &it->second.durations;

@@ -2,8 +2,8 @@
 // MetricsServer and, optionally, written to a file for node_exporter's textfile collector.
 //
 // The text is rendered from the scheduler's checks (state, last result) when asked for,
-// plus what only this class keeps: each check's duration histogram and the outcome of the
-// last configuration load.
+// plus what only this class keeps: each check's duration histogram, the schedule lateness
+// of all runs, and the outcome of the last configuration load.
 //
 // The textfile is rewritten at most once a second: the first result after a quiet second
 // writes on the next loop turn, later ones are coalesced into one write a second after the
@@ -40,7 +40,7 @@ class Metrics {
   // On success, histograms of removed or restarted checks are dropped.
   void config_loaded(bool ok);
   // Every finished run.
-  void result(const CheckConfig& check, const Result& r);
+  void result(const CheckConfig& check, const Result& r, const RunInfo& info);
 
   std::string render() const;
   bool listening() const { return server_.listening(); }
@@ -57,6 +57,7 @@ class Metrics {
   uv_loop_t* loop_;
   const Scheduler& scheduler_;
   std::map<std::string, History> history_;
+  LatenessHistogram lateness_;
   bool last_load_ok_ = true;
   double last_load_seconds_ = 0;
   std::string textfile_;

@@ -7,17 +7,6 @@
 
 namespace netmond {
 
-void DurationHistogram::observe(double seconds) {
-  for (size_t i = 0; i < kDurationBuckets.size(); ++i) {
-    if (seconds <= kDurationBuckets[i]) {
-      ++counts[i];
-      break;
-    }
-  }
-  sum += seconds;
-  ++count;
-}
-
 std::string escape_label_value(std::string_view value) {
   std::string out;
   out.reserve(value.size());
@@ -81,11 +70,33 @@ class Family {
     samples_ += '\n';
   }
   void add(std::string_view labels, double value) { add("", labels, "", format_value(value)); }
-  void add_unlabelled(std::string_view value) {
+  void add_unlabelled(std::string_view value) { add_plain("", "", value); }
+
+ private:
+  // A sample whose labels may be none (then without braces).
+  void add_plain(std::string_view suffix, std::string_view labels, std::string_view value) {
+    if (!labels.empty()) return add(suffix, labels, "", value);
     samples_ += name_;
+    samples_ += suffix;
     samples_ += ' ';
     samples_ += value;
     samples_ += '\n';
+  }
+
+ public:
+  // A histogram's _bucket, _sum and _count samples, with `labels` ("" for none).
+  template <const auto& Bounds>
+  void add_histogram(std::string_view labels, const Histogram<Bounds>& h) {
+    const std::string prefix = labels.empty() ? "" : std::string(labels) + ",";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < Bounds.size(); ++i) {
+      cumulative += h.counts[i];
+      add("_bucket", prefix, fmt::format("le=\"{}\"", format_value(Bounds[i])),
+          std::to_string(cumulative));
+    }
+    add("_bucket", prefix, "le=\"+Inf\"", std::to_string(h.count));
+    add_plain("_sum", labels, format_value(h.sum));
+    add_plain("_count", labels, std::to_string(h.count));
   }
 
   void write_to(std::string& out) const {
@@ -123,6 +134,10 @@ std::string format_metrics(const MetricsSnapshot& snap) {
               "Finished runs of the check since it (re)started, by result.");
   Family durations("netmond_check_duration_seconds", "histogram",
                    "How long the check's runs took (the last attempt of each run).");
+  Family skipped("netmond_check_skipped_slots_total", "counter",
+                 "Schedule slots the check passed over because its previous run was still going.");
+  Family lateness("netmond_schedule_lateness_seconds", "histogram",
+                  "How late runs started after their due time, all checks together.");
   Family success("probe_success", "gauge", "1 if the check's last run succeeded, else 0.");
   Family duration("probe_duration_seconds", "gauge", "How long the check's last run took.");
   Family http_status("probe_http_status_code", "gauge",
@@ -142,6 +157,7 @@ std::string format_metrics(const MetricsSnapshot& snap) {
   build_info.add("", fmt::format("version=\"{}\"", escape_label_value(snap.version)), "", "1");
   reload_ok.add_unlabelled(snap.last_reload_ok ? "1" : "0");
   reload_time.add_unlabelled(format_value(snap.last_reload_seconds));
+  if (snap.lateness) lateness.add_histogram("", *snap.lateness);
 
   for (const CheckMetrics& c : snap.checks) {
     const std::string labels =
@@ -150,18 +166,8 @@ std::string format_metrics(const MetricsSnapshot& snap) {
     if (c.health != Health::Unknown) up.add(labels, c.health == Health::Up ? 1 : 0);
     runs.add("", labels, ",result=\"success\"", std::to_string(c.runs - c.failures));
     runs.add("", labels, ",result=\"failure\"", std::to_string(c.failures));
-    if (const DurationHistogram* h = c.durations) {
-      std::uint64_t cumulative = 0;
-      for (size_t i = 0; i < kDurationBuckets.size(); ++i) {
-        cumulative += h->counts[i];
-        durations.add("_bucket", labels,
-                      fmt::format(",le=\"{}\"", format_value(kDurationBuckets[i])),
-                      std::to_string(cumulative));
-      }
-      durations.add("_bucket", labels, ",le=\"+Inf\"", std::to_string(h->count));
-      durations.add("_sum", labels, "", format_value(h->sum));
-      durations.add("_count", labels, "", std::to_string(h->count));
-    }
+    if (c.durations) durations.add_histogram(labels, *c.durations);
+    skipped.add("", labels, "", std::to_string(c.skipped_slots));
 
     const Result* r = c.last;
     if (r == nullptr) continue;
@@ -196,9 +202,9 @@ std::string format_metrics(const MetricsSnapshot& snap) {
   }
 
   std::string out;
-  for (const Family* f :
-       {&build_info, &reload_ok, &reload_time, &up, &runs, &durations, &success, &duration,
-        &http_status, &cert_expiry, &dns_answers, &icmp_rtt, &icmp_loss, &ntp_offset, &ntp_stratum})
+  for (const Family* f : {&build_info, &reload_ok, &reload_time, &lateness, &up, &runs, &durations,
+                          &skipped, &success, &duration, &http_status, &cert_expiry, &dns_answers,
+                          &icmp_rtt, &icmp_loss, &ntp_offset, &ntp_stratum})
     f->write_to(out);
   return out;
 }

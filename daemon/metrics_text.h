@@ -19,18 +19,39 @@
 
 namespace netmond {
 
+// Observations counted in buckets with the upper bounds `Bounds` (+Inf implied), as a
+// Prometheus histogram.
+template <const auto& Bounds>
+struct Histogram {
+  static constexpr const auto& bounds = Bounds;
+  std::array<std::uint64_t, Bounds.size()> counts{};  // per bucket, not cumulative
+  double sum = 0;
+  std::uint64_t count = 0;
+  void observe(double v) {
+    for (std::size_t i = 0; i < Bounds.size(); ++i) {
+      if (v <= Bounds[i]) {
+        ++counts[i];
+        break;
+      }
+    }
+    sum += v;
+    ++count;
+  }
+};
+
 // Upper bounds (seconds) of netmond_check_duration_seconds' buckets; +Inf is implied.
 // Prometheus' defaults, stretched to a minute for slow runs with retries.
 inline constexpr std::array<double, 13> kDurationBuckets = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
-
 // How long one check's runs took, since the check (re)started.
-struct DurationHistogram {
-  std::array<std::uint64_t, kDurationBuckets.size()> counts{};  // per bucket, not cumulative
-  double sum = 0;
-  std::uint64_t count = 0;
-  void observe(double seconds);
-};
+using DurationHistogram = Histogram<kDurationBuckets>;
+
+// Upper bounds (seconds) of netmond_schedule_lateness_seconds: from the loop timers'
+// millisecond resolution up to runs that start whole seconds late (an overloaded loop).
+inline constexpr std::array<double, 12> kLatenessBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                            0.1,   0.25,   0.5,   1,    2.5,   10};
+// How late runs started after their due time, all checks together, since netmond started.
+using LatenessHistogram = Histogram<kLatenessBuckets>;
 
 // One check as the exposition sees it.
 struct CheckMetrics {
@@ -40,14 +61,16 @@ struct CheckMetrics {
   Health health = Health::Unknown;
   std::uint64_t runs = 0;
   std::uint64_t failures = 0;
-  const Result* last = nullptr;                  // none before the first run
+  std::uint64_t skipped_slots = 0;  // schedule slots passed over while a run was still going
+  const Result* last = nullptr;     // none before the first run
   const DurationHistogram* durations = nullptr;  // none before the first run
 };
 
 struct MetricsSnapshot {
   std::string version;
   bool last_reload_ok = true;
-  double last_reload_seconds = 0;  // Unix time of the last successful load
+  double last_reload_seconds = 0;               // Unix time of the last successful load
+  const LatenessHistogram* lateness = nullptr;  // none before the first run
   std::vector<CheckMetrics> checks;
 };
 

@@ -180,6 +180,10 @@ TEST_CASE("metrics: /metrics during a run is promtool-valid and its counters mov
   CHECK(
       sample(second.body, "netmond_check_runs_total", {"check=\"open \\\"quoted\\\"\"", "success"})
           .value_or(0) >= 1);
+  // Every run's lateness went into the loop's histogram: at least all runs of "closed".
+  CHECK(sample(second.body, "netmond_schedule_lateness_seconds_count", {}).value_or(0) >=
+        runs_before + 2);
+  CHECK(sample(second.body, "netmond_check_skipped_slots_total", {"check=\"closed\""}) == 0);
 
   // Anything but GET or HEAD /metrics.
   CHECK(http(base + "/other").status == 404);

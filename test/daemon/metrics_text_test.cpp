@@ -86,6 +86,35 @@ TEST_CASE("metrics text: the histogram is cumulative and ends at +Inf", "[metric
   CHECK(has_line(text, "netmond_check_runs_total{" + l + ",result=\"failure\"} 1"));
   CHECK(has_line(text, "# TYPE netmond_check_duration_seconds histogram"));
   CHECK(has_line(text, "# TYPE netmond_check_runs_total counter"));
+  CHECK(has_line(text, "netmond_check_skipped_slots_total{" + l + "} 0"));
+  // No run yet: no lateness histogram at all.
+  CHECK(text.find("netmond_schedule_lateness_seconds") == std::string::npos);
+}
+
+TEST_CASE("metrics text: schedule lateness, a histogram without labels", "[metrics]") {
+  LatenessHistogram h;
+  h.observe(0.0004);
+  h.observe(0.003);
+  h.observe(20);
+  MetricsSnapshot snap;
+  snap.version = "1.2.3";
+  snap.lateness = &h;
+  CheckMetrics c = check("c", "tcp");
+  c.skipped_slots = 7;
+  snap.checks.push_back(c);
+  std::string text = format_metrics(snap);
+  INFO(text);
+  CHECK(has_line(text, "# TYPE netmond_schedule_lateness_seconds histogram"));
+  CHECK(has_line(text, "netmond_schedule_lateness_seconds_bucket{le=\"0.001\"} 1"));
+  CHECK(has_line(text, "netmond_schedule_lateness_seconds_bucket{le=\"0.0025\"} 1"));
+  CHECK(has_line(text, "netmond_schedule_lateness_seconds_bucket{le=\"0.005\"} 2"));
+  CHECK(has_line(text, "netmond_schedule_lateness_seconds_bucket{le=\"10\"} 2"));
+  CHECK(has_line(text, "netmond_schedule_lateness_seconds_bucket{le=\"+Inf\"} 3"));
+  CHECK(has_line(text, "netmond_schedule_lateness_seconds_sum 20.0034"));
+  CHECK(has_line(text, "netmond_schedule_lateness_seconds_count 3"));
+  CHECK(has_line(
+      text,
+      "netmond_check_skipped_slots_total{check=\"c\",type=\"tcp\",target=\"127.0.0.1:80\"} 7"));
 }
 
 TEST_CASE("metrics text: families from each probe's details, promtool accepts it", "[metrics]") {
@@ -121,6 +150,9 @@ TEST_CASE("metrics text: families from each probe's details, promtool accepts it
   snap.checks.push_back(check("ping-lost", "icmp", &icmp_lost, Health::Down));
   snap.checks.push_back(check("clock", "ntp", &ntp, Health::Up));
   snap.checks.push_back(check("new \"one\"\nx\\", "tcp"));  // no run yet
+  LatenessHistogram late;
+  late.observe(0.002);
+  snap.lateness = &late;
   const std::string text = format_metrics(snap);
   INFO(text);
 
@@ -158,8 +190,9 @@ TEST_CASE("metrics text: families from each probe's details, promtool accepts it
   // No run anywhere with a histogram: the family is left out, HELP and TYPE included.
   CHECK(text.find("netmond_check_duration_seconds") == std::string::npos);
   // Every family present has exactly one HELP and one TYPE.
-  for (const char* family : {"netmond_build_info", "netmond_check_up", "probe_success",
-                             "probe_icmp_rtt_seconds", "probe_ntp_stratum"}) {
+  for (const char* family :
+       {"netmond_build_info", "netmond_check_up", "probe_success", "probe_icmp_rtt_seconds",
+        "probe_ntp_stratum", "netmond_schedule_lateness_seconds"}) {
     INFO(family);
     const std::string help = std::string("# HELP ") + family + " ";
     CHECK(text.find(help) != std::string::npos);
