@@ -104,9 +104,12 @@ bench_options() {
   done
 }
 
-# bench_free_port udp|tcp: prints a port in 20000..59999 that nothing on this host
-# is bound to (udp) or listens on (tcp) right now. (A race with another process is
-# possible; the benchmark notices when its server fails to answer.)
+# bench_free_port udp|tcp: prints a port in 20000..32767 that nothing on this host
+# is bound to (udp) or listens on (tcp) right now. Below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768..60999 by default): a port there may be the local
+# end of a client's connection, which makes a listener's bind fail (the scale benchmark
+# leaves thousands in TIME_WAIT). (A race with another process is possible; the
+# benchmark notices when its server fails to answer.)
 bench_free_port() {
   local proto=$1 flag used port i
   case $proto in
@@ -116,7 +119,7 @@ bench_free_port() {
   esac
   used=$(ss "$flag" 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}')
   for ((i = 0; i < 100; i++)); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((20000 + RANDOM % 12768))
     grep -qx "$port" <<<"$used" || {
       echo "$port"
       return 0

@@ -145,7 +145,7 @@ results_in() { sed -n "$(($2 + 1)),$3p" "$1" | grep '"event":"result"' || true; 
 
 # scrape: "RUNS FAILURES SKIPPED", the sums over all checks in netmond's /metrics.
 scrape() {
-  "$curl_bin" -s --max-time 10 "http://127.0.0.1:$metrics_port/metrics" | awk '
+  "$curl_bin" -s --max-time 60 "http://127.0.0.1:$metrics_port/metrics" | awk '
     /^netmond_check_runs_total/ { runs += $NF; if ($0 ~ /result="failure"/) failures += $NF }
     /^netmond_check_skipped_slots_total/ { skipped += $NF }
     END { printf "%d %d %d\n", runs, failures, skipped }'
@@ -184,6 +184,7 @@ for n in "${check_counts[@]}"; do
   read -r runs1 failed1 skipped1 < <(scrape)
   rss_kib=$(awk '/^VmHWM:/ { print $2 }' /proc/"$pid"/status)
   bench_stop "$pid" || true
+  head -c 1M "$log_file" >"$out/logs/scale-$n-netmond.log.head"
   ((runs1 > 0)) || bench_die "no runs counted in /metrics (log: $out/logs/scale-$n-netmond.log.head)"
   results_in "$log_file" "$lines0" "$lines1" >"$tmp/window"
   done_n=$((runs1 - runs0))
@@ -211,7 +212,6 @@ for n in "${check_counts[@]}"; do
       sed 's/"target".*"message"/ /' | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /' >&2
   fi
   bench_log "bench scale: $n checks: ${R[$n rate]} probes/s (of ${R[$n expected]}), ${R[$n cpu_pct]}% of a core, ${R[$n cpu_us]} µs/result, RSS ${R[$n rss]} MiB, ${R[$n fds]} fds, lateness p50/p99/max ${R[$n p50]}/${R[$n p99]}/${R[$n max]} ms, ${R[$n skipped]} slots skipped, $failed failed"
-  head -c 1M "$log_file" >"$out/logs/scale-$n-netmond.log.head"
   rm -f "$log_file"
 done
 
