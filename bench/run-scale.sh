@@ -20,6 +20,11 @@
 #   skipped      schedule slots passed over in the window (netmond_check_skipped_slots_total)
 #   failed       runs in the window that failed (netmond_check_runs_total; a correct run
 #                has 0)
+# With --reload 1, after the window: the config with one check changed (c0's timeout) is
+# written over the file and netmond gets SIGHUP; reported are the time its loop spent
+# reloading (the "reloaded: ... in T ms" log line) and the lateness p99 / max of the runs
+# logged from the SIGHUP on for --reload-watch seconds (--log json), which the reload must
+# not delay. For 10,000 checks pick an interval the loop sustains: --interval 10s.
 # Targets (issue 10, 10,000 checks at 1 s on one core): ≥ 9,900 probes/s, ≤ 35% of a core,
 # p99 lateness ≤ 5 ms, peak RSS ≤ 64 MiB. They are reported, not enforced: the exit status
 # says whether netmond ran and every result was ok. Writes BUILD_DIR/bench/scale.{md,json}.
@@ -28,6 +33,7 @@
 # Usage: bench/run-scale.sh [--build-dir DIR] [--checks "1000 10000"] [--interval 1s]
 #          [--duration SECONDS] [--warmup SECONDS] [--timeout 500ms]
 #          [--mix "tcp udp udp_echo icmp dns http"] [--log json|text|changes]
+#          [--reload 0|1] [--reload-watch SECONDS]
 # Exit: 0 measured and no failed result; 1 a failure (netmond or a peer did not run, or a
 # result was not ok); 2 usage.
 # shellcheck disable=SC2154,SC2317 # variables set by bench_options, functions called by name
@@ -41,7 +47,7 @@ BENCH_NAME=scale
 
 bench_options "${BASH_SOURCE[0]}" build-dir=build/default checks="1000 10000" interval=1s \
   duration=60:1..3600 warmup=5:1..600 timeout=500ms mix="tcp udp udp_echo icmp dns http" \
-  log=json -- "$@"
+  log=json reload=0:0..1 reload-watch=5:1..600 -- "$@"
 [[ $log == json || $log == text || $log == changes ]] || bench_die "--log: json, text or changes"
 read -r -a check_counts <<<"$checks"
 read -r -a types <<<"$mix"
@@ -151,6 +157,32 @@ scrape() {
     END { printf "%d %d %d\n", runs, failures, skipped }'
 }
 
+# measure_reload: SIGHUP with one check changed; sets R[$n reload_ms], after_p99, after_max.
+measure_reload() {
+  local before
+  sed -i 's/, name: c0}/, timeout: 400ms, name: c0}/' "$cfg"
+  before=$(wc -l <"$log_file")
+  kill -HUP "$pid"
+  local end=$((EPOCHSECONDS + 60)) line=""
+  while ((EPOCHSECONDS < end)); do
+    line=$(tail -n "+$((before + 1))" "$log_file" | grep -m 1 '"reloaded: ' || true)
+    [[ -z $line ]] || break
+    sleep 0.2
+  done
+  [[ -n $line ]] || bench_die "no reload logged within 60 s (log: $log_file)"
+  R[$n reload_ms]=$(sed -n 's/.* in \([0-9.]*\) ms.*/\1/p' <<<"$line")
+  bench_log "bench scale: $n checks: ${line##*\"message\":\"}"
+  # From the SIGHUP on: the runs the reload held up are logged after it.
+  watch "$reload_watch"
+  if [[ $log == json ]]; then
+    results_in "$log_file" "$before" "$(wc -l <"$log_file")" |
+      grep -o '"lateness_ms":[0-9.e+-]*' | cut -d: -f2 | sort -g >"$tmp/after"
+    if [[ -s $tmp/after ]]; then
+      R[$n after_p99]=$(percentile 99 "$tmp/after") R[$n after_max]=$(tail -n 1 "$tmp/after")
+    fi
+  fi
+}
+
 # lateness_json VALUE: a number, or null for "—" (not measured).
 lateness_json() { if [[ $1 == "—" ]]; then echo null; else bench_jnum "$1"; fi; }
 
@@ -183,6 +215,8 @@ for n in "${check_counts[@]}"; do
   lines1=$(wc -l <"$log_file") cpu1=$(bench_cpu_ns "$pid") wall1=$(date +%s%N)
   read -r runs1 failed1 skipped1 < <(scrape)
   rss_kib=$(awk '/^VmHWM:/ { print $2 }' /proc/"$pid"/status)
+  R[$n reload_ms]="—" R[$n after_p99]="—" R[$n after_max]="—"
+  if ((reload)); then measure_reload; fi
   bench_stop "$pid" || true
   head -c 1M "$log_file" >"$out/logs/scale-$n-netmond.log.head"
   ((runs1 > 0)) || bench_die "no runs counted in /metrics (log: $out/logs/scale-$n-netmond.log.head)"
@@ -212,6 +246,7 @@ for n in "${check_counts[@]}"; do
       sed 's/"target".*"message"/ /' | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /' >&2
   fi
   bench_log "bench scale: $n checks: ${R[$n rate]} probes/s (of ${R[$n expected]}), ${R[$n cpu_pct]}% of a core, ${R[$n cpu_us]} µs/result, RSS ${R[$n rss]} MiB, ${R[$n fds]} fds, lateness p50/p99/max ${R[$n p50]}/${R[$n p99]}/${R[$n max]} ms, ${R[$n skipped]} slots skipped, $failed failed"
+  ((!reload)) || bench_log "bench scale: $n checks: reload ${R[$n reload_ms]} ms, lateness p99/max in the ${reload_watch}s after it ${R[$n after_p99]}/${R[$n after_max]} ms"
   rm -f "$log_file"
 done
 
@@ -222,8 +257,18 @@ json_runs=()
 for n in "${check_counts[@]}"; do
   table+="
 | $(bench_fmt "$n") | $(bench_fmt "${R[$n rate]}") ($(bench_fmt "${R[$n expected]}")) | ${R[$n cpu_pct]} | ${R[$n cpu_us]} | ${R[$n rss]} | ${R[$n fds]} | ${R[$n p50]} / ${R[$n p99]} / ${R[$n max]} | ${R[$n skipped]} | ${R[$n failed]} |"
-  json_runs+=("{\"checks\": $n, \"probes_per_s\": ${R[$n rate]}, \"expected_per_s\": ${R[$n expected]}, \"cpu_pct\": ${R[$n cpu_pct]}, \"cpu_us_per_result\": ${R[$n cpu_us]}, \"rss_peak_mib\": ${R[$n rss]}, \"fd_peak\": ${R[$n fds]}, \"lateness_ms\": {\"p50\": $(lateness_json "${R[$n p50]}"), \"p99\": $(lateness_json "${R[$n p99]}"), \"max\": $(lateness_json "${R[$n max]}")}, \"skipped_slots\": ${R[$n skipped]}, \"failed\": ${R[$n failed]}}")
+  json_runs+=("{\"checks\": $n, \"probes_per_s\": ${R[$n rate]}, \"expected_per_s\": ${R[$n expected]}, \"cpu_pct\": ${R[$n cpu_pct]}, \"cpu_us_per_result\": ${R[$n cpu_us]}, \"rss_peak_mib\": ${R[$n rss]}, \"fd_peak\": ${R[$n fds]}, \"lateness_ms\": {\"p50\": $(lateness_json "${R[$n p50]}"), \"p99\": $(lateness_json "${R[$n p99]}"), \"max\": $(lateness_json "${R[$n max]}")}, \"skipped_slots\": ${R[$n skipped]}, \"failed\": ${R[$n failed]}, \"reload_ms\": $(lateness_json "${R[$n reload_ms]}"), \"after_reload_lateness_ms\": {\"p99\": $(lateness_json "${R[$n after_p99]}"), \"max\": $(lateness_json "${R[$n after_max]}")}}")
 done
+if ((reload)); then
+  table+="
+
+| checks | reload with one check changed, ms of loop time | lateness p99 / max in the ${reload_watch} s after it, ms |
+|---:|---:|---:|"
+  for n in "${check_counts[@]}"; do
+    table+="
+| $(bench_fmt "$n") | ${R[$n reload_ms]} | ${R[$n after_p99]} / ${R[$n after_max]} |"
+  done
+fi
 table+="
 
 Mix: ${types[*]}; interval $interval, timeout $timeout; log $log; ${duration}s measured after ${warmup}s."
