@@ -173,6 +173,8 @@ std::optional<spdlog::level::level_enum> parse_level(const std::string& name) {
 spdlog::logger& general() { return *loggers().general; }
 spdlog::logger& events() { return *loggers().events; }
 
+bool journal_active() { return journal_on; }
+
 void event(spdlog::level::level_enum level, int priority, const std::string& line,
            std::span<const journal::Field> fields) {
   auto& out = events();

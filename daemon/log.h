@@ -35,6 +35,9 @@ void set_terminal_hooks(std::function<void()> before, std::function<void()> afte
 
 spdlog::logger& general();
 spdlog::logger& events();
+// Whether event() sends to the journal (setup()'s choice): the reporter builds the
+// journal's fields only then.
+bool journal_active();
 // Writes a reporter's line at `level` (which the log level filters): to the journal as an
 // entry with `priority` and `fields`, or to stdout through events().
 void event(spdlog::level::level_enum level, int priority, const std::string& line,

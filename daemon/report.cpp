@@ -29,10 +29,13 @@ constexpr auto kDumpError = nlohmann::ordered_json::error_handler_t::replace;
 
 }  // namespace
 
-nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& state,
+namespace {
+
+// Every member of a result line but "details", which comes last.
+nlohmann::ordered_json result_head(const CheckConfig& check, const CheckState& state,
                                    const Result& r, const RunInfo& info,
                                    std::chrono::system_clock::time_point ts) {
-  nlohmann::ordered_json j = {
+  return {
       {"ts", rfc3339_ms(ts)},
       {"event", "result"},
       {"check", check.name},
@@ -45,9 +48,29 @@ nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& s
       {"reason", code(r.status)},
       {"lateness_ms", round_ms(info.lateness)},
       {"attempts", info.attempts},
-      {"details", r.details},
   };
+}
+
+}  // namespace
+
+nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& state,
+                                   const Result& r, const RunInfo& info,
+                                   std::chrono::system_clock::time_point ts) {
+  nlohmann::ordered_json j = result_head(check, state, r, info, ts);
+  j["details"] = r.details;
   return j;
+}
+
+std::string result_json_line(const CheckConfig& check, const CheckState& state, const Result& r,
+                             const RunInfo& info, std::chrono::system_clock::time_point ts) {
+  // Logged for every result: the details are serialised in place, not deep-copied into
+  // the line's object first.
+  std::string line = result_head(check, state, r, info, ts).dump(-1, ' ', false, kDumpError);
+  line.pop_back();  // the head's closing brace
+  line += ",\"details\":";
+  line += r.details.dump(-1, ' ', false, kDumpError);
+  line += '}';
+  return line;
 }
 
 nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, Health to,
@@ -83,14 +106,14 @@ void LogReporter::result(const CheckConfig& check, const CheckState& state, cons
   if (!log::events().should_log(level)) return;
   std::string line;
   if (format_ == LogFormat::Json) {
-    line = result_json(check, state, r, info, std::chrono::system_clock::now())
-               .dump(-1, ' ', false, kDumpError);
+    line = result_json_line(check, state, r, info, std::chrono::system_clock::now());
   } else {
     line = fmt::format("{} {} {} ", check.name, to_upper(state.health), format_latency(r.latency));
     if (!r.ok()) line += fmt::format("{}: ", code(r.status));
     line += r.message;
     if (info.attempts > 1) line += fmt::format(" (attempt {})", info.attempts);
   }
+  if (!log::journal_active()) return log::event(level, 0, line, {});
   auto fields = check_fields("result", check, r);
   fields.push_back({"STATE", std::string(to_string(state.health))});
   fields.push_back({"LATENCY_US", std::to_string(r.latency.count() / 1000)});

@@ -33,6 +33,9 @@ class Reporter {
 nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& state,
                                    const Result& r, const RunInfo& info,
                                    std::chrono::system_clock::time_point ts);
+// The same as one line of text, result_json(...).dump(), without copying the details.
+std::string result_json_line(const CheckConfig& check, const CheckState& state, const Result& r,
+                             const RunInfo& info, std::chrono::system_clock::time_point ts);
 nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, Health to,
                                        const Result& r, std::chrono::system_clock::time_point ts);
 std::string rfc3339_ms(std::chrono::system_clock::time_point ts);

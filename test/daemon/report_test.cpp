@@ -46,6 +46,30 @@ TEST_CASE("a result line carries every documented field", "[report]") {
   CHECK(back["message"] == "connection refused by 192.0.2.1:80 \"quoted\"\n");
 }
 
+TEST_CASE("the logged result line is the result object's text, byte for byte", "[report]") {
+  Result r = Result::make(Status::Ok, "HTTP 200 in 1ms", 1ms);
+  CheckState s;
+  s.health = Health::Up;
+  RunInfo info;
+  info.attempts = 2;
+  const auto ts = std::chrono::system_clock::time_point{} + 1234ms;
+  const auto line = [&] { return result_json_line(tcp_check(), s, r, info, ts); };
+  const auto dumped = [&] {
+    return result_json(tcp_check(), s, r, info, ts)
+        .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  };
+  // No details (null), empty details, nested details with text that needs escaping and
+  // bytes that are not UTF-8 (replaced, as everywhere in the log).
+  CHECK(line() == dumped());
+  r.details = nlohmann::ordered_json::object();
+  CHECK(line() == dumped());
+  r.details = {{"status_code", 200}, {"headers", {{"x", "a\"b\n"}}}, {"raw", "\xff\xfe"}};
+  CHECK(line() == dumped());
+  CHECK(
+      line().ends_with(",\"details\":{\"status_code\":200,\"headers\":{\"x\":\"a\\\"b\\n\"},"
+                       "\"raw\":\"\ufffd\ufffd\"}}"));
+}
+
 TEST_CASE("a state change names both states and its cause", "[report]") {
   Result r = Result::make(Status::Timeout, "no answer");
   auto j = transition_json(tcp_check(), Health::Up, Health::Down, r, {});
