@@ -44,7 +44,6 @@ class IcmpProbe final : public NetworkProbe {
       : NetworkProbe(ctx, std::move(endpoint), 0),
         spec_(spec),
         raw_sockets_(ctx.icmp),
-        raw_hold_(ctx.icmp.hold()),
         next_seq_(static_cast<std::uint16_t>(random64())),
         send_timer_(ctx.loop) {}
   ~IcmpProbe() override { close_io(); }
@@ -65,8 +64,7 @@ class IcmpProbe final : public NetworkProbe {
   const IcmpSpec spec_;
   const std::shared_ptr<const void> timestamps_ = hold_receive_timestamps();
   RawIcmpSockets& raw_sockets_;
-  const std::shared_ptr<const void> raw_hold_;  // the shared raw sockets stay open meanwhile
-  IcmpId id_;                                   // the check's identifier, for all its runs
+  IcmpId id_;               // the check's identifier, for all its runs
   std::uint16_t next_seq_;  // continues across runs, so a late reply never fits a new run
   bool running_ = false;    // a run's socket is open; the tracker's stats are this run's
   unsigned to_send_ = 0;

@@ -230,6 +230,7 @@ long IcmpSocket::send_to(const SockAddr& to, std::string_view message, icmp::Sen
 
 void IcmpSocket::close() {
   socket_.close();
+  if (raw_) raw_lease_ = raw_->lease();  // the shared socket stays for the next run
   raw_.reset();
 }
 

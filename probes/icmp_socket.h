@@ -108,6 +108,7 @@ class IcmpSocket {
   std::vector<char> buffer_;
   DatagramSocket socket_;                              // a ping socket
   std::unique_ptr<RawIcmpSockets::Subscription> raw_;  // or a place on a shared raw socket
+  std::shared_ptr<const void> raw_lease_;              // keeps the last run's shared socket open
   // Expires when the object is destroyed, so code after a callback can tell.
   std::shared_ptr<char> alive_ = std::make_shared<char>();
 };

@@ -46,6 +46,8 @@ class RawIcmpSockets::Socket : public std::enable_shared_from_this<Socket> {
   void add(Subscription* s) { subscribers_.emplace(s->id_, s); }
   void remove(Subscription* s);
   int fd() const { return socket_.fd(); }
+  bool broken() const { return broken_; }
+  void set_broken() { broken_ = true; }
 
  private:
   void on_readable();
@@ -56,6 +58,7 @@ class RawIcmpSockets::Socket : public std::enable_shared_from_this<Socket> {
   // Several checks share an identifier only when the identifiers ran out (IcmpId): each
   // then gets the datagrams of both and tells its own by the cookie.
   std::multimap<std::uint16_t, Subscription*> subscribers_;
+  bool broken_ = false;
   DatagramSocket socket_;
 };
 
@@ -95,8 +98,16 @@ int RawIcmpSockets::Socket::open(uv_loop_t* loop, const Key& key, DatagramSocket
   if (rc != 0) {
     *step = DatagramSocket::Step::Option;
     socket_.close();
+    return rc;
   }
-  return rc;
+  // Every check's replies queue here, not in a socket of their own: room for thousands
+  // (the default, ~208 KiB, holds a few hundred replies while the loop is busy, say during
+  // a reload). SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN; without it the
+  // kernel caps SO_RCVBUF there. Best effort: the default still works.
+  constexpr int kReceiveBuffer = 4 << 20;
+  if (set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, kReceiveBuffer) != 0)
+    set_int(fd, SOL_SOCKET, SO_RCVBUF, kReceiveBuffer);
+  return 0;
 }
 
 void RawIcmpSockets::Socket::remove(Subscription* s) {
@@ -115,7 +126,7 @@ bool RawIcmpSockets::Socket::subscribed(std::uint16_t id, const Subscription* s)
 }
 
 void RawIcmpSockets::Socket::on_readable() {
-  // A callback may end its run, drop the last holder and so close every socket: this one
+  // A callback may end its run and destroy its check, the last owner of this socket: it
   // lives on until the batch is handled.
   std::shared_ptr<Socket> self = shared_from_this();
   const icmp::Framing framing = family_ == AF_INET6 ? icmp::Framing::Ipv6 : icmp::Framing::Ipv4Raw;
@@ -152,38 +163,30 @@ RawIcmpSockets::Subscription::~Subscription() {
 
 long RawIcmpSockets::Subscription::send_to(const SockAddr& to, std::string_view message,
                                            icmp::SendTime* at) {
-  return send_icmp(socket_->fd(), to, message, at);
+  const long n = send_icmp(socket_->fd(), to, message, at);
+  if (n == -ENODEV || n == -ENXIO) socket_->set_broken();
+  return n;
 }
 
 RawIcmpSockets::RawIcmpSockets(uv_loop_t* loop) : loop_(loop) {}
 
 RawIcmpSockets::~RawIcmpSockets() = default;
 
-std::shared_ptr<const void> RawIcmpSockets::hold() {
-  if (auto held = holder_.lock()) return held;
-  std::weak_ptr<char> alive = alive_;
-  std::shared_ptr<const void> held(alive_.get(), [this, alive](const void*) {
-    if (alive.expired()) return;
-    sockets_.clear();
-    ping_refusal_v4_ = ping_refusal_v6_ = 0;
-  });
-  holder_ = held;
-  return held;
-}
-
 std::unique_ptr<RawIcmpSockets::Subscription> RawIcmpSockets::subscribe(
     const Key& key, std::uint16_t id, DatagramFn on_datagram, DrainedFn on_drained, int* err,
     DatagramSocket::Step* step) {
-  std::shared_ptr<Socket>& socket = sockets_[key];
-  if (!socket) {
-    auto opened = std::make_shared<Socket>(key.family);
-    if (int rc = opened->open(loop_, key, step); rc != 0) {
+  std::shared_ptr<Socket> socket = sockets_[key].lock();
+  if (!socket || socket->broken()) {
+    socket = std::make_shared<Socket>(key.family);
+    if (int rc = socket->open(loop_, key, step); rc != 0) {
       sockets_.erase(key);
       *err = rc;
       return nullptr;
     }
-    socket = std::move(opened);
+    sockets_[key] = socket;
   }
+  // Entries of sockets that closed since: forgotten.
+  std::erase_if(sockets_, [](const auto& e) { return e.second.expired(); });
   std::unique_ptr<Subscription> s(new Subscription);
   s->socket_ = socket;
   s->id_ = id;
@@ -201,7 +204,10 @@ void RawIcmpSockets::set_ping_refusal(int family, int err) {
   (family == AF_INET6 ? ping_refusal_v6_ : ping_refusal_v4_) = err;
 }
 
-std::size_t RawIcmpSockets::open_sockets() const { return sockets_.size(); }
+std::size_t RawIcmpSockets::open_sockets() const {
+  return static_cast<std::size_t>(std::count_if(sockets_.begin(), sockets_.end(),
+                                                [](const auto& e) { return !e.second.expired(); }));
+}
 
 // ---- Options, sending and reading ---------------------------------------------------------
 

@@ -13,9 +13,12 @@
 // Ping sockets are not shared: the kernel binds each to one identifier and delivers only
 // its replies, which is already the demultiplexing a shared socket does by hand.
 //
-// A socket opens with the first run that needs it and stays open while any icmp check
-// holds the sockets (hold(): an IcmpProbe does from its construction), so that checks
-// running one at a time do not reopen it every run.
+// A socket opens with the first run that needs it and stays open while any check that used
+// it lives (each IcmpSocket keeps a lease on the socket of its last run), so that checks
+// running one at a time do not reopen it every run, and a socket whose checks are gone
+// (a reload changed their ttl) closes. A socket that failed (its interface went away: the
+// interface binding is an index, and a recreated interface has a new one) is replaced by
+// the next run that subscribes.
 #pragma once
 
 #include "base/address.h"
@@ -67,8 +70,11 @@ class RawIcmpSockets {
     Subscription(const Subscription&) = delete;
     Subscription& operator=(const Subscription&) = delete;
     // Sends one ICMP message to `to`, reading both clocks into `at` right before sendto().
-    // Returns the bytes sent or a negative errno.
+    // Returns the bytes sent or a negative errno. ENODEV or ENXIO (the interface is gone)
+    // marks the socket broken: the next subscription opens a new one.
     long send_to(const SockAddr& to, std::string_view message, icmp::SendTime* at);
+    // Keeps the socket open after this subscription ends (see the header comment).
+    std::shared_ptr<const void> lease() const { return socket_; }
 
    private:
     friend class RawIcmpSockets;
@@ -85,9 +91,6 @@ class RawIcmpSockets {
   RawIcmpSockets(const RawIcmpSockets&) = delete;
   RawIcmpSockets& operator=(const RawIcmpSockets&) = delete;
 
-  // Keeps the sockets open while a holder lives; they close when the last one lets go.
-  std::shared_ptr<const void> hold();
-
   // Subscribes to the datagrams about echo identifier `id` on the socket for `key`, opening
   // it when there is none: echo replies carrying `id`, and ICMP errors quoting an echo
   // request with it. `on_datagram` runs for each, `on_drained` once after a batch that
@@ -100,7 +103,8 @@ class RawIcmpSockets {
 
   // Ping sockets of `family` were refused with this errno (no permission, or no kernel
   // support; 0: not refused so far): later runs go straight to the raw sockets, and say
-  // why when those fail too. Forgotten when the sockets close.
+  // why when those fail too. Remembered while this object lives (netmond: until it
+  // stops; a change of net.ipv4.ping_group_range takes a restart).
   int ping_refusal(int family) const;
   void set_ping_refusal(int family, int err);
 
@@ -109,12 +113,11 @@ class RawIcmpSockets {
 
  private:
   uv_loop_t* loop_;
-  std::map<Key, std::shared_ptr<Socket>> sockets_;
-  std::weak_ptr<const void> holder_;
+  // Owned by the subscriptions and leases; an entry whose socket closed is replaced or
+  // dropped by the next subscribe().
+  std::map<Key, std::weak_ptr<Socket>> sockets_;
   int ping_refusal_v4_ = 0;
   int ping_refusal_v6_ = 0;
-  // Expires with this object: a holder let go after it is gone does nothing.
-  std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
 
 // Software receive stamps only (SO_TIMESTAMPING). Unlike SO_TIMESTAMPNS, which stamps a

@@ -344,12 +344,13 @@ TEST_CASE("icmp: 100 concurrent checks of 127.0.0.1-100 each get their own repli
     // by every run. Ping sockets are each run's own.
     CHECK(h.icmp.open_sockets() == (ping_sockets ? 0 : 1));
     CHECK((h.icmp.ping_refusal(AF_INET) != 0) == !ping_sockets);
-    // The shared socket stays open while a check holds it, and closes with the last.
+    // The shared socket stays open while a check that used it lives (between its runs
+    // too), and closes with the last; the refusal is remembered.
     probes.resize(1);
     CHECK(h.icmp.open_sockets() == (ping_sockets ? 0 : 1));
     probes.clear();
     CHECK(h.icmp.open_sockets() == 0);
-    CHECK(h.icmp.ping_refusal(AF_INET) == 0);
+    CHECK((h.icmp.ping_refusal(AF_INET) != 0) == !ping_sockets);
   }
   REQUIRE(fixture.finish() == 0);
 }
@@ -393,6 +394,9 @@ TEST_CASE("icmp: raw sockets are shared per family and options, not across them"
     REQUIRE(fixture.run_until([&] { return done == 4; }, 5s));
     for (const Result& r : results) CHECK(r.status == Status::Ok);
     CHECK(h.icmp.open_sockets() == 3);
+    // The TTL 64 check goes (a reload changed it, say): its socket closes with it.
+    probes.pop_back();
+    CHECK(h.icmp.open_sockets() == 2);
   }
   REQUIRE(fixture.finish() == 0);
 }
@@ -699,6 +703,39 @@ TEST_CASE("icmp: cancel() and expire() mid-run stop sending", "[icmp]") {
     fixture.run_for(100ms);
     CHECK(sniffer.requests().size() == sent);
     CHECK(calls == 0);
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
+TEST_CASE("icmp: a shared raw socket whose interface was recreated is replaced", "[icmp]") {
+  LoopFixture fixture;
+  {
+    Inside net(fixture, /*ping_sockets=*/false);
+    if (!net.ready()) return;
+    const std::string ns = net.ns().name();
+    auto make_link = [&] {
+      return test::ip({"-n", ns, "link", "add", "nm0", "type", "veth", "peer", "name", "nm1"}) &&
+             test::ip({"-n", ns, "link", "set", "nm1", "up"}) &&
+             test::ip({"-n", ns, "addr", "add", "10.77.0.1/24", "dev", "nm0"}) &&
+             test::ip({"-n", ns, "link", "set", "nm0", "up"});
+    };
+    REQUIRE(make_link());
+    ProbeHarness& h = net.harness();
+    Endpoint e = test::endpoint("10.77.0.2");  // nobody on the link answers
+    e.interface = "nm0";
+    auto probe = icmp_probe(h, e);
+    Result r = test::run_with_expiry(fixture, *probe, 200ms);
+    CHECK(r.status == Status::Timeout);
+    // The interface goes and comes back with a new index: the socket bound to the old one
+    // can no longer send. At most one run says so; the next opens a new socket.
+    REQUIRE(test::ip({"-n", ns, "link", "del", "nm0"}));
+    REQUIRE(make_link());
+    r = test::run_with_expiry(fixture, *probe, 200ms);
+    INFO(r.message);
+    CHECK((r.status == Status::Timeout || r.message.find("no such device") != std::string::npos));
+    r = test::run_with_expiry(fixture, *probe, 200ms);
+    INFO(r.message);
+    CHECK(r.status == Status::Timeout);
   }
   REQUIRE(fixture.finish() == 0);
 }
