@@ -133,8 +133,13 @@ void RawIcmpSockets::Socket::on_readable() {
   std::vector<std::pair<std::uint16_t, Subscription*>> touched;
   std::vector<Subscription*> targets;
   IcmpDatagram d;
-  // Until EAGAIN (with the error queue off, no other error is expected).
-  while (socket_.is_open() && next_icmp_datagram(socket_.fd(), buffer_, &d)) {
+  // Until EAGAIN (with the error queue off, no other error is expected), or a batch: the
+  // socket sees every echo reply of the host, and another program's ping flood must not
+  // keep the loop here. The poll is level-triggered: the rest is read on the next turn.
+  constexpr int kBatch = 256;
+  for (int read = 0;
+       read < kBatch && socket_.is_open() && next_icmp_datagram(socket_.fd(), buffer_, &d);
+       ++read) {
     const icmp::Packet p = icmp::parse_packet(framing, d.bytes);
     if (p.kind != icmp::Packet::Kind::EchoReply && p.kind != icmp::Packet::Kind::Error) continue;
     targets.clear();
@@ -142,14 +147,17 @@ void RawIcmpSockets::Socket::on_readable() {
     for (auto it = begin; it != end; ++it) targets.push_back(it->second);
     for (Subscription* s : targets) {
       if (!subscribed(p.id, s)) continue;  // an earlier callback ended it
-      if (std::find(touched.begin(), touched.end(), std::pair(p.id, s)) == touched.end())
+      if (!s->touched_) {  // listed once per batch; the flag dies with the subscription
+        s->touched_ = true;
         touched.emplace_back(p.id, s);
+      }
       DatagramFn fn = s->on_datagram_;  // it may destroy the subscription
       fn(d);
     }
   }
   for (auto [id, s] : touched) {
     if (!subscribed(id, s)) continue;
+    s->touched_ = false;
     DrainedFn fn = s->on_drained_;
     fn();
   }

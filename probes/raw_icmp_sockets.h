@@ -84,6 +84,7 @@ class RawIcmpSockets {
     std::uint16_t id_ = 0;
     DatagramFn on_datagram_;
     DrainedFn on_drained_;
+    bool touched_ = false;  // got a datagram in the batch being read
   };
 
   explicit RawIcmpSockets(uv_loop_t* loop);
