@@ -17,6 +17,7 @@
 
 #include "base/uv.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,18 +40,28 @@ class App : public Reporter {
   void transition(const CheckConfig& check, Health from, Health to, const Result& r) override;
 
  private:
-  // Loads the configured source; prints every diagnostic (stderr, or the log when
-  // running) and returns nullopt when there is any.
-  std::optional<Config> load(bool running, std::vector<std::string>* errors = nullptr);
+  // Loads the configured source at start; prints every diagnostic on stderr and returns
+  // nullopt when there is any.
+  std::optional<Config> load();
   void apply_logging(const LogConfig& log);
   struct ReloadOutcome {
     bool ok = false;
     ApplySummary applied;
     std::vector<std::string> errors;  // "FILE:LINE:COL: path: message", and the summary
   };
-  // Reloads the configuration (SIGHUP and the control socket's `reload`); a broken file
-  // changes nothing. `trigger` names the cause in the log.
-  ReloadOutcome reload(std::string_view trigger);
+  using ReloadDone = std::function<void(const ReloadOutcome&)>;
+  // Reloads the configuration (SIGHUP, the console, the control socket's `reload`); a
+  // broken file changes nothing. The file is read and validated on libuv's thread pool
+  // while checks keep running, and applied on the loop; `done`, if given, hears the
+  // outcome then. A reload asked for while one is under way follows it (several such
+  // requests share one), so every caller gets a reading of the file begun after it asked.
+  // `trigger` names the cause in the log.
+  void reload(std::string_view trigger, ReloadDone done = {});
+  struct ReloadJob;
+  void start_reload(std::string trigger, std::vector<ReloadDone> waiters);
+  void finish_reload(ReloadJob& job);
+  // Frees an applied configuration's leftovers and trims the heap, beside the loop.
+  void release_later(std::optional<Config> config);
   // Points the control socket at `path` ("" turns it off), if that changes anything.
   void apply_control(const ControlConfig& control);
   void stop();
@@ -76,8 +87,14 @@ class App : public Reporter {
   std::unique_ptr<Metrics> metrics_;        // daemon mode only; goes before the scheduler
   std::optional<uv::Signal> sighup_, sigterm_, sigint_;
   std::optional<uv::Timer> stop_timer_;
-  std::optional<SystemdNotifier> notifier_;  // daemon mode only, not --once
-  std::string reload_problem_;               // the last rejected reload, for STATUS=
+  std::optional<SystemdNotifier> notifier_;         // daemon mode only, not --once
+  std::string reload_problem_;                      // the last rejected reload, for STATUS=
+  std::optional<uv::BackgroundWork> reload_work_;   // the reload being read, if any
+  std::optional<uv::BackgroundWork> release_work_;  // see release_later()
+  std::vector<ReloadDone> reload_waiters_;          // of that reload
+  // Asked for while one was under way: the triggers and callers of the next reload.
+  std::vector<std::string> next_reload_triggers_;
+  std::vector<ReloadDone> next_reload_waiters_;
   bool once_ = false;
   size_t once_pending_ = 0;
   size_t once_failed_ = 0;

@@ -92,6 +92,9 @@ struct ControlServer::Client {
   bool resume = false;    // handle the rest of `in` at the next sweep
   std::string run_check;  // a `run` waiting for this check's result
   const CheckRunner* run_runner = nullptr;
+  bool reloading = false;  // a `reload` waiting for the daemon's answer
+  // A request awaits its response: the client's next requests wait, unread.
+  bool waiting() const { return !run_check.empty() || reloading; }
 };
 
 ControlServer::ControlServer(uv_loop_t* loop, Scheduler& scheduler, Hooks hooks)
@@ -209,7 +212,7 @@ void ControlServer::on_read(Client& c, ssize_t nread, const char* data) {
 }
 
 void ControlServer::process(Client& c) {
-  while (!c.dead && !c.closing && !c.watching && c.run_check.empty()) {
+  while (!c.dead && !c.closing && !c.watching && !c.waiting()) {
     size_t nl = c.in.find('\n');
     if ((nl == std::string::npos ? c.in.size() : nl) > kMaxRequest)
       return send_and_close(c, error(fmt::format("request longer than {} bytes", kMaxRequest)));
@@ -221,7 +224,7 @@ void ControlServer::process(Client& c) {
     handle(c, line);
   }
   if (c.watching) c.in.clear();
-  if (c.eof && !c.dead && !c.closing && !c.watching && c.run_check.empty()) close_when_sent(c);
+  if (c.eof && !c.dead && !c.closing && !c.watching && !c.waiting()) close_when_sent(c);
 }
 
 void ControlServer::handle(Client& c, const std::string& line) {
@@ -239,7 +242,7 @@ void ControlServer::handle(Client& c, const std::string& line) {
   const std::string command = request["command"];
   if (command == "status") return send(c, status(request));
   if (command == "run") return run(c, request);
-  if (command == "reload") return send(c, hooks_.reload());
+  if (command == "reload") return reload(c);
   if (command == "version") return send(c, hooks_.version());
   if (command == "watch") {
     send(c, {{"ok", true}, {"watching", true}});
@@ -277,6 +280,26 @@ void ControlServer::run(Client& c, const nlohmann::json& request) {
   r->run_now();  // a run already in flight is the one whose result we return
 }
 
+void ControlServer::reload(Client& c) {
+  c.reloading = true;
+  c.stream.read_stop();
+  hooks_.reload([this, alive = std::weak_ptr<char>(alive_), id = c.id](Json response) {
+    if (alive.expired()) return;
+    auto it = clients_.find(id);
+    if (it == clients_.end() || !it->second->reloading) return;
+    it->second->reloading = false;
+    answer(*it->second, response);
+  });
+}
+
+void ControlServer::answer(Client& c, const Json& response) {
+  send(c, response);
+  // Not here: we are inside the check's runner or the daemon's reload, and the next
+  // request may be another reload.
+  c.resume = true;
+  sweep_later();
+}
+
 void ControlServer::result(const CheckConfig& check, const CheckState& state, const Result& r,
                            const RunInfo& info) {
   if (clients_.empty()) return;
@@ -285,12 +308,9 @@ void ControlServer::result(const CheckConfig& check, const CheckState& state, co
     if (c->dead) continue;
     if (c->watching) send(*c, event);
     if (c->run_check == check.name) {
-      send(*c, {{"ok", true}, {"result", event}});
       c->run_check.clear();
       c->run_runner = nullptr;
-      // Not here: the next request may be a reload, and we are inside the check's runner.
-      c->resume = true;
-      sweep_later();
+      answer(*c, {{"ok", true}, {"result", event}});
     }
   }
 }
@@ -307,12 +327,10 @@ void ControlServer::checks_changed() {
     if (c->dead || c->run_check.empty()) continue;
     const CheckRunner* now = std::as_const(scheduler_).find(c->run_check);
     if (now == c->run_runner && now->in_flight()) continue;
-    send(*c, error(fmt::format("check '{}' was {} by a reload before its run finished",
-                               c->run_check, now == nullptr ? "removed" : "restarted")));
-    c->run_check.clear();
+    std::string name = std::exchange(c->run_check, {});
     c->run_runner = nullptr;
-    c->resume = true;
-    sweep_later();
+    answer(*c, error(fmt::format("check '{}' was {} by a reload before its run finished", name,
+                                 now == nullptr ? "removed" : "restarted")));
   }
 }
 
@@ -351,6 +369,7 @@ void ControlServer::drop(Client& c) {
   c.watching = false;
   c.run_check.clear();
   c.run_runner = nullptr;
+  c.reloading = false;
   c.stream.reset();
   sweep_later();
 }

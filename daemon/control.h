@@ -34,12 +34,15 @@ class ControlServer {
   static constexpr size_t kMaxClients = 64;
   static constexpr size_t kMaxUnsent = 4 * 1024 * 1024;
 
-  // What the server asks of the daemon; each returns the whole response object.
+  // The whole response object, delivered later; harmless once the server is gone.
+  using Reply = std::function<void(nlohmann::ordered_json)>;
+  // What the server asks of the daemon.
   struct Hooks {
-    // Reloads the configuration as SIGHUP does. It may call start() or stop() on this
-    // server (control.socket changed) and checks_changed().
-    std::function<nlohmann::ordered_json()> reload;
-    std::function<nlohmann::ordered_json()> version;
+    // Reloads the configuration as SIGHUP does and replies when it is applied or
+    // rejected; the client waits, reading nothing more. Meanwhile the daemon may call
+    // start() or stop() on this server (control.socket changed) and checks_changed().
+    std::function<void(Reply)> reload;
+    std::function<nlohmann::ordered_json()> version;  // the response object
   };
 
   ControlServer(uv_loop_t* loop, Scheduler& scheduler, Hooks hooks);
@@ -74,6 +77,9 @@ class ControlServer {
   void handle(Client& c, const std::string& line);
   nlohmann::ordered_json status(const nlohmann::json& request);
   void run(Client& c, const nlohmann::json& request);
+  void reload(Client& c);
+  // Answers a client's pending request (run or reload), then resumes it on the next turn.
+  void answer(Client& c, const nlohmann::ordered_json& response);
   void send(Client& c, const nlohmann::ordered_json& response);
   // Sends a last response and closes once it is out.
   void send_and_close(Client& c, const nlohmann::ordered_json& response);
@@ -91,6 +97,9 @@ class ControlServer {
   std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
   std::uint64_t next_id_ = 0;
   uv::Timer sweep_;  // erases dropped clients on the next turn, outside their callbacks
+  // Replies given out to the daemon hold it weakly: one arriving after the server is
+  // destroyed finds it expired.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
 
 }  // namespace netmond

@@ -79,7 +79,7 @@ void Metrics::apply(const MetricsConfig& config) {
     schedule_textfile();
 }
 
-void Metrics::config_loaded(bool ok) {
+void Metrics::config_loaded(bool ok, const std::vector<std::string>& restarted) {
   last_load_ok_ = ok;
   if (!ok) {
     schedule_textfile();
@@ -87,12 +87,7 @@ void Metrics::config_loaded(bool ok) {
   }
   last_load_seconds_ =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  for (auto it = history_.begin(); it != history_.end();) {
-    if (scheduler_.find(it->first) != it->second.runner)
-      it = history_.erase(it);
-    else
-      ++it;
-  }
+  for (const std::string& name : restarted) history_.erase(name);
 }
 
 void Metrics::result(const CheckConfig& check, const Result& r, const RunInfo& info) {

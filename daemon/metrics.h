@@ -37,8 +37,9 @@ class Metrics {
   // checks were applied). An unchanged listener that failed to bind is tried again.
   void apply(const MetricsConfig& config);
   // A configuration load finished (at start, SIGHUP, the control socket, the console).
-  // On success, histograms of removed or restarted checks are dropped.
-  void config_loaded(bool ok);
+  // On success, the histograms of the `restarted` checks (changed or removed:
+  // ApplySummary::restarted) are dropped.
+  void config_loaded(bool ok, const std::vector<std::string>& restarted = {});
   // Every finished run.
   void result(const CheckConfig& check, const Result& r, const RunInfo& info);
 

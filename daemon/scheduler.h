@@ -81,6 +81,10 @@ class CheckRunner {
 
 struct ApplySummary {
   size_t added = 0, removed = 0, changed = 0, unchanged = 0;
+  // The names of the checks added, changed or removed: every check whose runner is new or
+  // gone (so a reload costs what changed, not what is configured, to those that track
+  // runners).
+  std::vector<std::string> restarted;
 };
 
 class Scheduler {

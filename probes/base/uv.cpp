@@ -4,6 +4,10 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <thread>
 
 namespace netmond::uv {
 
@@ -455,5 +459,65 @@ size_t PipeStream::unsent() const {
 }
 
 void PipeStream::reset() { detail::close_slot(std::exchange(slot_, nullptr)); }
+
+struct BackgroundWork::State {
+  std::mutex mutex;
+  // Wakes the loop when the work is done; null once the owner has closed it (finished or
+  // abandoned), so the thread's end is reported at most once, and never to a closed handle.
+  uv_async_t* wake = nullptr;
+  std::function<void()> done;
+};
+
+namespace {
+void close_async(uv_async_t* a) {
+  uv_close(reinterpret_cast<uv_handle_t*>(a),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+}
+}  // namespace
+
+int BackgroundWork::start(std::function<void()> work, std::function<void()> done) {
+  if (state_ != nullptr) return UV_EBUSY;
+  auto state = std::make_shared<State>();
+  state->done = std::move(done);
+  auto* wake = new uv_async_t;
+  if (int rc = uv_async_init(
+          loop_, wake, [](uv_async_t* a) { static_cast<BackgroundWork*>(a->data)->finished(); });
+      rc != 0) {
+    delete wake;
+    return rc;
+  }
+  wake->data = this;
+  state->wake = wake;
+  try {
+    std::thread([state, work = std::move(work)] {
+      work();
+      std::lock_guard lock(state->mutex);
+      if (state->wake != nullptr) uv_async_send(state->wake);
+    }).detach();
+  } catch (const std::system_error& e) {
+    close_async(wake);
+    return uv_translate_sys_error(e.code().value());
+  }
+  state_ = std::move(state);
+  return 0;
+}
+
+void BackgroundWork::finished() {
+  std::shared_ptr<State> state = std::move(state_);
+  if (state == nullptr) return;
+  {
+    std::lock_guard lock(state->mutex);
+    close_async(std::exchange(state->wake, nullptr));
+  }
+  state->done();  // may start the next work on this owner, or destroy it
+}
+
+void BackgroundWork::abandon() noexcept {
+  std::shared_ptr<State> state = std::move(state_);
+  if (state == nullptr) return;
+  std::lock_guard lock(state->mutex);
+  close_async(std::exchange(state->wake, nullptr));
+  state->done = nullptr;
+}
 
 }  // namespace netmond::uv

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -333,6 +334,32 @@ class Deferred {
 
  private:
   Timer timer_;
+};
+
+// Runs `work` on a thread of its own, then `done` on the loop thread. For work that must
+// not hold the loop up (reading and validating a large configuration): `work` may touch
+// only what it owns or captured, never a loop object. Destroying the owner first drops
+// `done`, and the loop does not wait for the thread: work that blocks (a configuration
+// file on a hung mount, a FIFO nobody writes) cannot keep the daemon from stopping. Not
+// libuv's thread pool for that reason: the loop waits for every queued uv_work_t.
+class BackgroundWork {
+ public:
+  explicit BackgroundWork(uv_loop_t* loop) : loop_(loop) {}
+  ~BackgroundWork() { abandon(); }
+  BackgroundWork(const BackgroundWork&) = delete;
+  BackgroundWork& operator=(const BackgroundWork&) = delete;
+
+  // Returns 0, UV_EBUSY while an earlier work has not reached `done`, or an error (no
+  // thread could be started).
+  int start(std::function<void()> work, std::function<void()> done);
+  bool active() const { return state_ != nullptr; }
+
+ private:
+  struct State;
+  void finished();
+  void abandon() noexcept;
+  uv_loop_t* loop_;
+  std::shared_ptr<State> state_;  // shared with the thread
 };
 
 // Monotonic time for measurements (not the loop's cached uv_now).

@@ -6,6 +6,7 @@
 #include "support/peers.h"
 #include "support/process.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -65,6 +66,43 @@ long rss_kib(pid_t pid) {
   for (std::string line; std::getline(in, line);)
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return -1;
+}
+
+// Replaces the file at `path` with a FIFO: netmond's next read of it blocks until the test
+// writes the configuration (write_fifo), which holds a reload in its reading step for as
+// long as a test needs.
+void make_fifo(const std::string& path) {
+  ::unlink(path.c_str());
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+}
+
+// Writes `text` into the FIFO at `path` once a reader has opened it (within `limit`), then
+// closes it so that the reader sees the end of the file.
+bool write_fifo(const std::string& path, const std::string& text,
+                std::chrono::milliseconds limit = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int fd;
+  // O_NONBLOCK: ENXIO until a reader has the FIFO open, instead of waiting without bound.
+  while ((fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+    if (errno != ENXIO || std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  size_t sent = 0;
+  while (sent < text.size()) {
+    ssize_t n = ::write(fd, text.data() + sent, text.size() - sent);
+    if (n < 0 && errno == EAGAIN && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+      continue;
+    }
+    if (n < 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return sent == text.size();
+}
+
+std::string tcp_service(int port, const std::string& name) {
+  return "      - {type: tcp, port: " + std::to_string(port) + ", name: " + name + "}\n";
 }
 
 }  // namespace
@@ -372,6 +410,93 @@ TEST_CASE("control: a reload that changes control.socket moves the socket", "[co
   CHECK((*r)["ok"] == true);
   CHECK(!std::filesystem::exists(moved));
   CHECK(d.stop() == 0);
+}
+
+TEST_CASE("control: a reload reads its file beside the loop, checks run and the socket answers",
+          "[control][reload]") {
+  TcpListener open("127.0.0.1");
+  const int closed = closed_tcp_port("127.0.0.1");
+  const std::string checks = two_tcp_checks(open.port(), closed, "100ms");
+  Daemon d(checks);
+  REQUIRE(d.ready());
+  make_fifo(d.config);
+  ControlConnection asker(d.socket);
+  REQUIRE(asker.send_raw(R"({"command":"reload"})"
+                         "\n"));
+  REQUIRE(d.process->wait_for_output("control socket: reloading", 5s));
+
+  // The reload waits for its file: no answer yet, but the loop goes on.
+  CHECK_FALSE(asker.read(300ms));
+  ControlConnection other(d.socket);
+  auto status = other.request({{"command", "status"}}, 1s);
+  REQUIRE(status);
+  CHECK((*status)["checks"].size() == 2);
+  const size_t runs = d.process->count(" open UP ");
+  CHECK(eventually([&] { return d.process->count(" open UP ") >= runs + 3; }, 3s));
+
+  REQUIRE(write_fifo(d.config, d.yaml(checks + tcp_service(open.port(), "added"))));
+  auto r = asker.read(5s);
+  REQUIRE(r);
+  CHECK((*r)["ok"] == true);
+  CHECK((*r)["added"] == 1);
+  CHECK((*r)["unchanged"] == 2);
+  CHECK(d.process->wait_for_output("(file read in ", 1s));
+  // The connection serves the next request as before.
+  CHECK(asker.request({{"command", "version"}}));
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("control: reloads asked for during one follow it as one, each caller gets its answer",
+          "[control][reload]") {
+  TcpListener open("127.0.0.1");
+  const std::string checks = two_tcp_checks(open.port(), closed_tcp_port("127.0.0.1"), "1h");
+  Daemon d(checks);
+  REQUIRE(d.ready());
+  make_fifo(d.config);
+  ControlConnection first(d.socket), second(d.socket);
+  REQUIRE(first.send_raw(R"({"command":"reload"})"
+                         "\n"));
+  REQUIRE(d.process->wait_for_output("control socket: reloading", 5s));
+  d.process->signal(SIGHUP);
+  REQUIRE(
+      d.process->wait_for_output("SIGHUP: a reload is under way; reloading again after it", 5s));
+  REQUIRE(second.send_raw(R"({"command":"reload"})"
+                          "\n"));
+  REQUIRE(d.process->wait_for_output(
+      "control socket: a reload is under way; reloading again after it", 5s));
+
+  // The first reading gets the first file; its caller hears of it.
+  REQUIRE(write_fifo(d.config, d.yaml(checks + tcp_service(open.port(), "x"))));
+  auto r = first.read(5s);
+  REQUIRE(r);
+  CHECK((*r)["added"] == 1);
+  CHECK((*r)["unchanged"] == 2);
+  CHECK_FALSE(second.read(100ms));  // its reload began after the first reading did
+
+  // One more reading for the SIGHUP and the second caller together.
+  REQUIRE(write_fifo(
+      d.config, d.yaml(checks + tcp_service(open.port(), "x") + tcp_service(open.port(), "y"))));
+  r = second.read(5s);
+  REQUIRE(r);
+  CHECK((*r)["added"] == 1);
+  CHECK((*r)["unchanged"] == 3);
+  CHECK(d.process->count("SIGHUP, control socket: reloading") == 1);
+  CHECK(d.process->count("reloaded: ") == 2);
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("control: SIGTERM stops netmond at once while a reload waits for its file",
+          "[control][reload]") {
+  Daemon d(two_tcp_checks(closed_tcp_port("127.0.0.1"), closed_tcp_port("127.0.0.1"), "1h"));
+  REQUIRE(d.ready());
+  make_fifo(d.config);
+  d.process->signal(SIGHUP);
+  REQUIRE(d.process->wait_for_output("SIGHUP: reloading", 5s));
+  std::this_thread::sleep_for(100ms);  // the reading thread is blocked in open()
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(d.stop() == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  CHECK_FALSE(std::filesystem::exists(d.socket));
 }
 
 TEST_CASE("control: the socket file is 0660, removed at exit, and a stale one is replaced",

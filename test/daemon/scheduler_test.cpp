@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 
@@ -266,6 +267,10 @@ TEST_CASE("apply diffs by name: unchanged checks keep state, others restart", "[
     CHECK(summary.removed == 1);
     CHECK(summary.changed == 1);
     CHECK(summary.unchanged == 1);
+    std::vector<std::string> restarted = summary.restarted;
+    std::sort(restarted.begin(), restarted.end());
+    CHECK(restarted == std::vector<std::string>{"added", "change", "removed"});
+    CHECK(s.size() == 3);
     CHECK(s.find("keep") == keep_runner);     // the same runner, timers and all
     CHECK(fakes.stats["keep"].reloads == 1);  // and its probe was told (Probe::reloaded)
     CHECK(fakes.stats["change"].reloads == 0);
@@ -282,6 +287,14 @@ TEST_CASE("apply diffs by name: unchanged checks keep state, others restart", "[
     CHECK(fakes.stats["keep"].reloads == 2);
     CHECK(fakes.stats["added"].reloads == 1);
     CHECK(again.added + again.removed + again.changed == 0);
+    CHECK(again.restarted.empty());
+
+    // Only removals: the rest stay as they are.
+    auto fewer = s.apply({keep});
+    CHECK(fewer.removed == 2);
+    CHECK(fewer.unchanged == 1);
+    CHECK(s.size() == 1);
+    CHECK(s.find("keep") == keep_runner);
   }
   REQUIRE(f.finish() == 0);
 }
