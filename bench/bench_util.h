@@ -6,14 +6,19 @@
 #define NETMOND_BENCH_UTIL_H
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Set by SIGTERM and SIGINT once stop_on_signals() ran. */
 static volatile sig_atomic_t stop_requested __attribute__((unused));
@@ -130,6 +135,35 @@ static inline int ms_until(double deadline) {
   double left = deadline - now_s();
   if (left <= 0) return -1;
   return left > 1 ? 1000 : (int)(left * 1000) + 1;
+}
+
+/* Waits on the epoll set EP for up to MAX events until DEADLINE (now_s() time): the number
+ * ready (0 when a signal came first), or -1 once DEADLINE has passed. Exits 1 when
+ * epoll_wait fails. */
+static inline int floor_wait(int ep, struct epoll_event *got, int max, double deadline) {
+  int ms = ms_until(deadline);
+  if (ms < 0) return -1;
+  int n = epoll_wait(ep, got, max, ms);
+  if (n >= 0) return n;
+  if (errno == EINTR) return 0;
+  perror("epoll_wait");
+  exit(1);
+}
+
+/* A non-blocking UDP socket connected to SERVER, on the epoll set EP for EPOLLIN with DATA.
+ * Returns the descriptor, or -1 (errno set). */
+static inline int floor_udp_socket(int ep, const struct sockaddr_in *server, uint32_t data) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = data};
+  if (connect(fd, (const struct sockaddr *)server, sizeof *server) != 0 ||
+      epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
 }
 
 /* The wall clock and this process's CPU time over a floor's requests. */

@@ -559,3 +559,15 @@ bench_start_dnsmasq() {
     --host-record="$name,$address"
   bench_await bench_dnsmasq_answers "$1"
 }
+
+# bench_start_echo PORT: netmond-echo ($echo_bin) on 127.0.0.1:PORT, log $echo_log, without
+# its per-source rate limit in effect: every client here is 127.0.0.1, which the default
+# limit is there to throttle.
+# shellcheck disable=SC2154 # the benchmark sets the variables named above
+bench_echo_answers() { grep -q "answering datagrams" "$echo_log.out"; }
+# shellcheck disable=SC2154 # the benchmark sets the variables named above
+bench_start_echo() {
+  bench_start BENCH_SERVER_PID "$echo_log.out" "$echo_bin" --listen "127.0.0.1:$1" \
+    --rate 10000000 --burst 10000000
+  bench_await bench_echo_answers
+}

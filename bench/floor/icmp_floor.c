@@ -266,17 +266,11 @@ int main(int argc, char **argv) {
   static unsigned char buf[65536];
   int timed_out = 0;
   while (in_flight > 0 && !stop_requested) {
-    int ms = ms_until(deadline);
-    if (ms < 0) {
+    struct epoll_event got[64];
+    int n = floor_wait(ep, got, 64, deadline);
+    if (n < 0) {
       timed_out = 1;
       break;
-    }
-    struct epoll_event got[64];
-    int n = epoll_wait(ep, got, 64, ms);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      perror("epoll_wait");
-      return 1;
     }
     for (int e = 0; e < n; e++) {
       int s = (int)got[e].data.u32;

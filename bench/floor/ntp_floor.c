@@ -115,29 +115,13 @@ static void fail(const char *what, int err) {
              err ? strerror(err) : "");
 }
 
-/* A non-blocking UDP socket connected to the server, on the epoll set with DATA. Returns the
- * descriptor, or -1 (errno set). */
-static int open_socket(uint32_t data) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = data};
-  if (connect(fd, (struct sockaddr *)&server, sizeof server) != 0 ||
-      epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    int err = errno;
-    close(fd);
-    errno = err;
-    return -1;
-  }
-  return fd;
-}
-
 /* Sends slot S's next request. Returns 0, or -1 when it failed at once (counted). */
 static int send_request(int s) {
   started++;
   struct slot *sl = &slots[s];
   int fd = shared_fd;
   if (per_request) {
-    fd = open_socket((uint32_t)s);
+    fd = floor_udp_socket(ep, &server, (uint32_t)s);
     if (fd < 0) {
       fail("socket/connect", errno);
       return -1;
@@ -221,7 +205,7 @@ int main(int argc, char **argv) {
     perror("epoll_create1");
     return 1;
   }
-  if (!per_request && (shared_fd = open_socket(0)) < 0) {
+  if (!per_request && (shared_fd = floor_udp_socket(ep, &server, 0)) < 0) {
     perror("socket/connect");
     return 1;
   }
@@ -233,17 +217,11 @@ int main(int argc, char **argv) {
   static unsigned char buf[65536];
   int timed_out = 0, gave_up = 0;
   while (in_flight > 0 && !stop_requested && !gave_up) {
-    int ms = ms_until(deadline);
-    if (ms < 0) {
+    struct epoll_event got[64];
+    int n = floor_wait(ep, got, 64, deadline);
+    if (n < 0) {
       timed_out = 1;
       break;
-    }
-    struct epoll_event got[64];
-    int n = epoll_wait(ep, got, 64, ms);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      perror("epoll_wait");
-      return 1;
     }
     for (int i = 0; i < n && !gave_up; i++) {
       int s = (int)got[i].data.u32;

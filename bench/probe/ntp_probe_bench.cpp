@@ -17,19 +17,10 @@
 
 #include "ntp.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <memory>
 #include <string>
-#include <vector>
 
 int main(int argc, char** argv) {
   using namespace netmond;
-  std::string server = "127.0.0.1";
-  std::vector<std::string> settings;
-  std::string port;  // "port=N", from --port
-  NtpSpec spec;
-
   bench::ProbeBench b;
   b.name = "ntp_probe_bench";
   b.synopsis = "--port PORT [--server IP] [--set KEY=VALUE]...";
@@ -37,43 +28,10 @@ int main(int argc, char** argv) {
       "  --port         the NTP server's UDP port (required)\n"
       "  --server       the NTP server's IP address, a loopback one (default 127.0.0.1)\n"
       "  --set          an ntp key of the configuration, e.g. samples=2, max_offset=50ms\n";
-  b.flags = {
-      {"--port", true,
-       [&](const char* v) {
-         char* end = nullptr;
-         const long n = std::strtol(v, &end, 10);
-         if (*end != '\0' || n < 1 || n > 65535) return false;
-         port = "port=" + std::to_string(n);
-         return true;
-       }},
-      {"--server", true,
-       [&](const char* v) {
-         server = v;
-         return bench::is_loopback_ip(v);
-       }},
-      {"--set", true,
-       [&](const char* v) {
-         settings.emplace_back(v);
-         return true;
-       }},
-  };
-  b.complete = [&] {
-    for (const std::string& s : settings) {
-      if (s.starts_with("port=")) {
-        std::fprintf(stderr, "ntp_probe_bench: the port is --port's, not --set's\n");
-        return false;
-      }
-    }
-    settings.push_back(port);
-    return !port.empty() && bench::parse_settings(b.name, settings, &spec) &&
-           (spec.server.empty() || bench::is_loopback_ip(spec.server.c_str()));
-  };
-  b.make_probe = [&](ProbeContext& ctx) {
-    Endpoint e;
-    e.host = server;
-    e.address = server;
-    return make_probe(ctx, e, spec);
-  };
-  b.result_keys = [&] { return "samples=" + std::to_string(spec.samples); };
-  return bench::probe_bench_main(argc, argv, b);
+  return bench::service_probe_main<NtpSpec>(
+      argc, argv, b,
+      [](const NtpSpec& spec) {
+        return spec.server.empty() || bench::is_loopback_ip(spec.server.c_str());
+      },
+      [](const NtpSpec& spec) { return "samples=" + std::to_string(spec.samples); });
 }

@@ -31,6 +31,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -96,5 +97,56 @@ bool is_loopback_ip(const char* ip);
 
 // The program's whole main(): parses argv, runs the benchmark, prints RESULT.
 int probe_bench_main(int argc, char** argv, const ProbeBench& bench);
+
+// The whole main() of a program whose probe is one service of a loopback server, as a
+// configuration would have it: --port PORT (required), --server IP (a loopback literal,
+// default 127.0.0.1) and --set KEY=VALUE settings of the type, read by its own parse().
+// `b` brings the name, synopsis and help (for these flags too) and any flags of its own;
+// `valid` may refuse a parsed spec (say, a target that is not loopback), `keys` gives
+// the RESULT keys of one.
+template <class Spec>
+int service_probe_main(int argc, char** argv, ProbeBench b,
+                       std::function<bool(const Spec&)> valid = {},
+                       std::function<std::string(const Spec&)> keys = {}) {
+  std::string server = "127.0.0.1";
+  std::string port;  // "port=N", from --port
+  std::vector<std::string> settings;
+  Spec spec;
+  b.flags.push_back({"--port", true, [&](const char* v) {
+                       char* end = nullptr;
+                       const long n = std::strtol(v, &end, 10);
+                       if (*end != '\0' || n < 1 || n > 65535) return false;
+                       port = "port=" + std::to_string(n);
+                       return true;
+                     }});
+  b.flags.push_back({"--server", true, [&](const char* v) {
+                       server = v;
+                       return is_loopback_ip(v);
+                     }});
+  b.flags.push_back({"--set", true, [&](const char* v) {
+                       settings.emplace_back(v);
+                       return true;
+                     }});
+  b.complete = [&] {
+    for (const std::string& s : settings) {
+      if (s.starts_with("port=")) {
+        std::fprintf(stderr, "%.*s: the port is --port's, not --set's\n",
+                     static_cast<int>(b.name.size()), b.name.data());
+        return false;
+      }
+    }
+    if (port.empty()) return false;
+    settings.push_back(port);
+    return parse_settings(b.name, settings, &spec) && (!valid || valid(spec));
+  };
+  b.make_probe = [&](ProbeContext& ctx) {
+    Endpoint e;
+    e.host = server;
+    e.address = server;
+    return make_probe(ctx, e, spec);
+  };
+  if (keys) b.result_keys = [&] { return keys(spec); };
+  return probe_bench_main(argc, argv, b);
+}
 
 }  // namespace netmond::bench

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# bench/run-tcp.sh: netmond's CPU time per tcp probe (connect, then close) against the
+# floor, and against monitoring-plugins' check_tcp as a process per probe when that is
+# installed.
+#
+# Starts one nginx (bench_start_nginx, bench/lib.sh: one process, its own config in a temp
+# dir) as the listener on 127.0.0.1:<free port>; the clients only connect and close, so
+# nginx accepts, reads EOF and closes. Then each round measures, in an order that rotates
+# from round to round:
+#   floor     tcp_floor: --runs connects (socket, non-blocking connect, writable on one
+#             epoll set, SO_ERROR, close) with --concurrency in flight; CPU = its getrusage
+#   netmond   tcp_probe_bench: netmond's tcp probe (make_probe on the daemon's loop),
+#             --concurrency probes, --runs runs; CPU = the process's getrusage from first
+#             start to last result
+#   floor1    the floor, one connect at a time
+#   netmond1  the netmond probe, one run at a time
+#   check     check_tcp -H 127.0.0.1 -p PORT run --check-runs times one after another, a
+#             process per probe; CPU = its processes' user+sys plus the shell's own. Only
+#             when installed (monitoring-plugins-basic): this script never installs it.
+# and nginx's CPU per connection meanwhile, for context. A round during which other
+# processes used more than 25% of a core is run again (--retries times at most). Reports
+# the median CPU µs per probe run of each client and the ratios to the floor, as a table,
+# as one "BENCH tcp key=value ..." line, and as BUILD_DIR/bench/tcp.{md,json}. Issue 10's
+# target: netmond ≤ 2× the floor. Every run is bounded (--runs, --check-runs,
+# --max-seconds per client); every connection goes to 127.0.0.1.
+#
+# Usage: bench/run-tcp.sh [--build-dir DIR] [--rounds N] [--runs N] [--concurrency K]
+#          [--check-runs N] [--retries N] [--max-seconds S]
+#          [--probe-bin PATH]   (default BUILD_DIR/bench/tcp_probe_bench)
+# Environment: PROBE_ARGS adds flags to tcp_probe_bench.
+# Exit: 0 measured and every connect succeeded / was Ok; 1 a failure (a failed or
+# unfinished run, a client or nginx that did not work, tcp_probe_bench not built); 2 usage.
+# shellcheck disable=SC2154,SC2317 # variables set by bench_options, functions called by name
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+BENCH_NAME=tcp
+
+bench_options "${BASH_SOURCE[0]}" build-dir=build/default rounds=5:1..99 runs=5000:1..999999 \
+  concurrency=8:1..999 check-runs=200:1..99999 retries=2:0..9 max-seconds=20:1..999 probe-bin= \
+  -- "$@"
+busy_limit=25 # % of a core used by other processes during a part: contended
+
+floor_bin=$build_dir/bench/tcp_floor
+probe_bin=${probe_bin:-$build_dir/bench/tcp_probe_bench}
+[[ -x $floor_bin ]] || bench_die "$floor_bin not built (run: cmake --preset default && cmake --build --preset default)"
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[[ -x $nginx_bin ]] || bench_die "nginx not found (scripts/install-deps.sh installs nginx-light)"
+curl_bin=$(command -v curl) || bench_die "curl not found (scripts/install-deps.sh installs it)"
+check_bin=$(command -v check_tcp || true)
+[[ -n $check_bin || ! -x /usr/lib/nagios/plugins/check_tcp ]] || check_bin=/usr/lib/nagios/plugins/check_tcp
+check_why=""
+[[ -n $check_bin ]] || check_why="check_tcp not installed (package monitoring-plugins-basic; this benchmark does not install it)"
+bench_prepare "probes/tcp.cpp" "${check_bin:+check_tcp}${check_bin:-no other client}"
+
+# ---- the listener: nginx ---------------------------------------------------------------
+mkdir -p "$tmp/www"
+echo ok >"$tmp/www/index.html" # what bench_start_nginx asks for to see it is up
+nginx_log=$(cd "$out/logs" && pwd)/tcp-nginx.log
+BENCH_SERVER_LOG=$nginx_log
+bench_start_server tcp nginx bench_start_nginx
+port=$BENCH_PORT nginx_pid=$BENCH_SERVER_PID
+bench_log "bench tcp: nginx pid $nginx_pid listening on 127.0.0.1:$port"
+bench_log "bench tcp: $rounds rounds; netmond and floor: $runs runs, $concurrency concurrent and one at a time; check_tcp: ${check_why:-$check_runs runs, sequential}"
+
+# ---- the clients -------------------------------------------------------------------------
+# bench_rounds calls measure_PART ROUND, which sets the P_* figures (bench/lib.sh), or
+# returns 1 when the client did not run at all.
+
+# run_floor ROUND LABEL K: tcp_floor with K connects in flight.
+run_floor() {
+  bench_run_result "$out/logs/tcp-$1-$2.log" "$floor_bin" --connect "127.0.0.1:$port" \
+    --count "$runs" --concurrency "$3" --max-seconds "$max_seconds" || bench_die "the floor failed"
+  bench_result_figures cpu_us_per_req rps
+  P_LINE="$2 $P_CPU µs/run, $P_RPS runs/s, nginx $P_SRV µs/connection, $P_FAIL failed, other $P_OTHER%"
+}
+
+# run_netmond ROUND LABEL K: tcp_probe_bench with K probes.
+run_netmond() {
+  bench_run_result "$out/logs/tcp-$1-$2.log" "$probe_bin" --port "$port" --runs "$runs" \
+    --concurrency "$3" --max-seconds "$max_seconds" "${probe_args[@]}" || return 1
+  bench_result_figures cpu_us_per_run runs_per_s setup_cpu_us startup_cpu_us
+  local k
+  for k in setup_cpu_us startup_cpu_us latency_p50_us maxrss_kib; do P_EXTRA+=("$(bench_field "$RESULT" "$k")"); done
+  P_LINE="$2 $P_CPU µs/run, $P_RPS runs/s, setup ${P_EXTRA[0]} µs, nginx $P_SRV µs/connection, $P_FAIL failed, other $P_OTHER%"
+}
+
+# check_once: one check_tcp process; prints "ok" when it said OK (exit 0).
+check_once() { "$check_bin" -H 127.0.0.1 -p "$port" -t 2 >/dev/null && echo ok; }
+
+measure_floor() { run_floor "$1" floor "$concurrency"; }
+measure_floor1() { run_floor "$1" floor1 1; }
+measure_netmond() { run_netmond "$1" netmond "$concurrency"; }
+measure_netmond1() { run_netmond "$1" netmond1 1; }
+measure_check() {
+  bench_run_processes "$out/logs/tcp-$1-check.log" "$check_runs" "$max_seconds" "ok 0" check_once ||
+    bench_die "check_tcp failed"
+  P_LINE="check_tcp $P_CPU µs/run (${P_EXTRA[0]} in it, ${P_EXTRA[1]} launching), $P_RPS runs/s, nginx $P_SRV µs/run, $P_FAIL failed, other $P_OTHER%"
+}
+
+# ---- rounds ------------------------------------------------------------------------------
+parts=(floor netmond floor1 netmond1)
+[[ -z $check_bin ]] || parts+=(check)
+bench_probe_rounds tcp_probe_bench "${parts[@]}"
+
+# ---- report ------------------------------------------------------------------------------
+fc=$(bench_med floor cpu) fr=$(bench_med floor rps) fg=$(bench_med floor srv)
+f1c=$(bench_med floor1 cpu) f1r=$(bench_med floor1 rps) f1g=$(bench_med floor1 srv)
+cc=$(bench_med check cpu) cr=$(bench_med check rps) cg=$(bench_med check srv)
+nc=$(bench_med netmond cpu) nr=$(bench_med netmond rps) ng=$(bench_med netmond srv)
+n1c=$(bench_med netmond1 cpu) n1r=$(bench_med netmond1 rps) n1g=$(bench_med netmond1 srv)
+nf_ratio="" rnf="" n1f_ratio="" cn_ratio="" nsetup="" nstartup="" np50="" nrss=""
+if [[ -n $nc && -n $n1c ]]; then
+  nf_ratio=$(bench_calc %.2f "$nc / $fc") rnf=$(bench_med netmond ratio %.2f)
+  n1f_ratio=$(bench_calc %.2f "$n1c / $f1c")
+  [[ -z $cc ]] || cn_ratio=$(bench_calc %.1f "$cc / $n1c")
+  nsetup=$(bench_med netmond x0 %.0f) nstartup=$(bench_med netmond x1 %.0f)
+  np50=$(bench_med netmond x2 %.0f) nrss=$(bench_med netmond x3 %.0f)
+fi
+f_fail=$(($(bench_sum floor fail) + $(bench_sum floor1 fail)))
+n_fail=$(($(bench_sum netmond fail) + $(bench_sum netmond1 fail)))
+failures=$((f_fail + n_fail + $(bench_sum check fail)))
+ok=1
+((netmond_ok && failures == 0 && !client_error)) || ok=0
+
+# row LABEL PART CPU RATIO RPS SERVER_US: one table row.
+row() { echo "| $1 | $3 | $(bench_range "$2" cpu) | $4 | $(bench_fmt "$5") | $6 | $(bench_sum "$2" fail) |"; }
+table=$(
+  echo "TCP connect and close to nginx on 127.0.0.1; netmond and floor: $runs runs, $concurrency in flight and one at a time; median of $rounds rounds"
+  echo
+  echo "| client | CPU µs per probe run | range | / floor | runs/s | nginx CPU µs/connection | failed runs |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  row "tcp_floor (epoll, $concurrency in flight)" floor "$fc" 1.00 "$fr" "$fg"
+  if [[ -n $nc && -n $n1c ]]; then
+    row "netmond tcp probe (tcp_probe_bench, $concurrency in flight)" netmond "$nc" "$nf_ratio" "$nr" "$ng"
+  else
+    echo "| netmond tcp probe | ${netmond_why:-FAILED} | | | | | |"
+  fi
+  row "tcp_floor, one at a time" floor1 "$f1c" "$(bench_calc %.2f "$f1c / $fc")" "$f1r" "$f1g"
+  if [[ -n $nc && -n $n1c ]]; then
+    row "netmond tcp probe, one at a time" netmond1 "$n1c" "$(bench_calc %.2f "$n1c / $fc")" "$n1r" "$n1g"
+  fi
+  if [[ -n $cc ]]; then
+    row "check_tcp, one process per probe" check "$cc" "$(bench_calc %.1f "$cc / $fc")" "$cr" "$cg"
+  else
+    echo "| check_tcp | skipped: $check_why | | | | | |"
+  fi
+  echo
+  if [[ -n $nc && -n $n1c ]]; then
+    echo "netmond / floor, CPU per run: $nf_ratio (median of per-round ratios: $rnf; target ≤ 2); one at a time, netmond / floor: $n1f_ratio${cn_ratio:+; check_tcp / netmond one at a time: $cn_ratio}"
+    echo "netmond, once per process: $nstartup µs CPU before main(), $nsetup µs from main() to the first run; peak RSS $(bench_fmt "$nrss") KiB; median run latency $np50 µs"
+  fi
+  if ((failures)); then
+    echo
+    echo "FAILED: $failures runs did not connect / were not Ok (logs in $out/logs)."
+  fi
+  if ((BENCH_CONTENDED)); then
+    echo
+    echo "WARNING: other processes used more than $busy_limit% of a core during some parts even after $retries retries; the figures are noisy, run again on a quiet machine."
+  fi
+)
+machine="BENCH tcp netmond_cpu_us=$(bench_num "$nc") netmond1_cpu_us=$(bench_num "$n1c") floor_cpu_us=$fc floor1_cpu_us=$f1c check_cpu_us=$(bench_num "$cc") netmond_per_floor=$(bench_num "$nf_ratio") netmond1_per_floor1=$(bench_num "$n1f_ratio") check_per_netmond1=$(bench_num "$cn_ratio") failures=$failures ok=$ok netmond_built=$([[ -x $probe_bin ]] && echo 1 || echo 0) check_installed=$([[ -n $check_bin ]] && echo 1 || echo 0) netmond_setup_cpu_us=$(bench_num "$nsetup") netmond_rps=$(bench_num "$([[ -n $nr ]] && printf %.0f "$nr")") floor_rps=$(printf %.0f "$fr") nginx_cpu_us_floor=$fg nginx_cpu_us_netmond=$(bench_num "$ng") contended=$BENCH_CONTENDED reruns=$BENCH_RERUNS rounds=$rounds runs=$runs check_runs=$check_runs concurrency=$concurrency"
+
+members=$(
+  cat <<EOF
+  "host": {"cpus": $(nproc), "kernel": "$(uname -r)", "nginx": "$("$nginx_bin" -v 2>&1 | sed 's/.*: //')", "check_tcp": $(bench_json_str "${check_bin:-not installed}")},
+  "params": {"rounds": $rounds, "retries": $retries, "runs": $runs, "concurrency": $concurrency, "check_runs": $check_runs, "max_seconds": $max_seconds, "probe_args": $(bench_json_str "${probe_args[*]}")},
+  "floor": {$(bench_json_part floor nginx)},
+  "floor1": {$(bench_json_part floor1 nginx)},
+  "netmond": {"ok": $(bench_json_bool "$((netmond_ok && n_fail == 0))"), "why": $(bench_json_str "$netmond_why"), $(bench_json_part netmond nginx setup_cpu_us startup_cpu_us latency_p50_us maxrss_kib)},
+  "netmond1": {$(bench_json_part netmond1 nginx setup_cpu_us startup_cpu_us latency_p50_us maxrss_kib)},
+  "check": {"ok": $(bench_json_bool "$([[ -n $cc ]] && echo 1 || echo 0)"), "why": $(bench_json_str "$check_why"), $(bench_json_part check nginx process_cpu_us_per_run launch_cpu_us_per_run)},
+  "netmond_per_floor": $(bench_jnum "$nf_ratio"),
+  "netmond_per_floor_rounds": $(bench_list netmond ratio),
+  "netmond1_per_floor1": $(bench_jnum "$n1f_ratio"),
+  "check_per_netmond1": $(bench_jnum "$cn_ratio"),
+EOF
+)
+bench_report "$ok" "$failures" "$table" "$machine" "$members"
