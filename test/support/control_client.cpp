@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace netmond::test {
@@ -17,12 +19,21 @@ ControlConnection::ControlConnection(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  // The socket file exists from bind(), a moment before listen(): a connect in between is
+  // refused. A loaded machine stretches that moment (a test failed on it under ASan with
+  // -j2), so a refusal is tried again for a while, as a client started with the daemon
+  // would.
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  for (;;) {
+    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (fd && ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      fd_ = std::move(fd);
+      return;
+    }
     error_ = errno;
-    return;
+    if (error_ != ECONNREFUSED || std::chrono::steady_clock::now() > deadline) return;
+    std::this_thread::sleep_for(5ms);
   }
-  fd_ = std::move(fd);
 }
 
 bool ControlConnection::send_raw(const std::string& bytes) {
@@ -79,10 +90,29 @@ bool ControlConnection::closed_by_peer(std::chrono::milliseconds limit) {
   return true;
 }
 
+namespace {
+
+// Whether a socket bound to `path` listens, as /proc/net/unix says: its Flags column has
+// __SO_ACCEPTCON (0x10000) once listen() ran. Asking this way opens no connection, which
+// the daemon would count as a client.
+bool listening(const std::string& path) {
+  std::ifstream in("/proc/net/unix");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string num, refcount, protocol, flags, type, state, inode, bound;
+    if (!(fields >> num >> refcount >> protocol >> flags >> type >> state >> inode >> bound))
+      continue;
+    if (bound == path && (std::stoul(flags, nullptr, 16) & 0x10000) != 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool wait_for_socket(const std::string& path, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   struct stat st {};
-  while (::stat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+  while (::stat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) || !listening(path)) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(10ms);
   }

@@ -14,7 +14,8 @@ namespace netmond::test {
 
 class ControlConnection {
  public:
-  // Connects to `path`; on failure connected() is false and error() is the errno.
+  // Connects to `path` (a refusal, the daemon between bind() and listen(), is tried again
+  // for up to 2 s); on failure connected() is false and error() is the errno.
   explicit ControlConnection(const std::string& path);
   bool connected() const { return static_cast<bool>(fd_); }
   int error() const { return error_; }
@@ -39,7 +40,8 @@ class ControlConnection {
   std::string buffer_;
 };
 
-// Waits until a Unix socket file exists at `path` (the daemon has bound it).
+// Waits until a Unix socket file exists at `path` and its socket listens (the file appears
+// at bind(), a moment before listen()).
 bool wait_for_socket(const std::string& path, std::chrono::milliseconds limit);
 
 }  // namespace netmond::test
