@@ -12,7 +12,11 @@
 #              payload "netmond!": one datagram per run from a fresh connected socket),
 #              --concurrency probes, --runs runs; CPU = the process's getrusage from
 #              first start to last result
-#   floorsock  the floor with a fresh connected socket per request, as the probe opens:
+#   echo       udp_echo_probe_bench: netmond's udp_echo probe (the daemon's defaults: one
+#              request per run, "netmond echo check" and its 52-byte nonce trailer, 70
+#              bytes, from a fresh connected socket, the echo checked byte for byte), as
+#              netmond does; the same floor is its floor (issue 10: ≤ 2× for udp_echo too)
+#   floorsock  the floor with a fresh connected socket per request, as the probes open:
 #              what that design costs by itself
 #   floor1     the floor, one request at a time
 #   netmond1   the netmond probe, one run at a time
@@ -30,6 +34,7 @@
 # Usage: bench/run-udp.sh [--build-dir DIR] [--rounds N] [--runs N] [--concurrency K]
 #          [--check-runs N] [--retries N] [--max-seconds S]
 #          [--probe-bin PATH]   (default BUILD_DIR/bench/udp_probe_bench)
+#          [--echo-probe-bin PATH]   (default BUILD_DIR/bench/udp_echo_probe_bench)
 # Environment: PROBE_ARGS adds flags to udp_probe_bench.
 # Exit: 0 measured and every request got its reply / was Ok; 1 a failure (a failed or
 # unfinished run, a client or netmond-echo that did not work, udp_probe_bench not built);
@@ -45,12 +50,15 @@ BENCH_NAME=udp
 
 bench_options "${BASH_SOURCE[0]}" build-dir=build/default rounds=5:1..99 runs=5000:1..999999 \
   concurrency=8:1..999 check-runs=200:1..99999 retries=2:0..9 max-seconds=20:1..999 probe-bin= \
+  echo-probe-bin= \
   -- "$@"
 busy_limit=25 # % of a core used by other processes during a part: contended
 
 floor_bin=$build_dir/bench/udp_floor
 probe_bin=${probe_bin:-$build_dir/bench/udp_probe_bench}
 echo_bin=$build_dir/echo/netmond-echo
+echo_probe_bin=${echo_probe_bin:-$build_dir/bench/udp_echo_probe_bench}
+[[ -x $echo_probe_bin ]] || bench_die "$echo_probe_bin not built (run: cmake --preset default && cmake --build --preset default)"
 [[ -x $floor_bin ]] || bench_die "$floor_bin not built (run: cmake --preset default && cmake --build --preset default)"
 [[ -x $echo_bin ]] || bench_die "$echo_bin not built (run: cmake --preset default && cmake --build --preset default)"
 check_bin=$(command -v check_udp || true)
@@ -95,6 +103,14 @@ run_netmond() {
 # check_once: one check_udp process; prints "ok" when it said OK (exit 0).
 check_once() { "$check_bin" -H 127.0.0.1 -p "$port" -s "$payload" -e "$payload" -t 2 >/dev/null && echo ok; }
 
+# measure_echo ROUND: udp_echo_probe_bench with --concurrency probes.
+measure_echo() {
+  bench_run_result "$out/logs/udp-$1-echo.log" "$echo_probe_bin" --port "$port" --runs "$runs" \
+    --concurrency "$concurrency" --max-seconds "$max_seconds" || bench_die "udp_echo_probe_bench failed"
+  bench_result_figures cpu_us_per_run runs_per_s
+  P_LINE="udp_echo $P_CPU µs/run, $P_RPS runs/s, netmond-echo $P_SRV µs/datagram, $P_FAIL failed, other $P_OTHER%"
+}
+
 measure_floor() { run_floor "$1" floor "$concurrency" one; }
 measure_floorsock() { run_floor "$1" floorsock "$concurrency" per-request; }
 measure_floor1() { run_floor "$1" floor1 1 one; }
@@ -107,12 +123,14 @@ measure_check() {
 }
 
 # ---- rounds ------------------------------------------------------------------------------
-parts=(floor netmond floorsock floor1 netmond1)
+parts=(floor netmond echo floorsock floor1 netmond1)
 [[ -z $check_bin ]] || parts+=(check)
 bench_probe_rounds udp_probe_bench "${parts[@]}"
 
 # ---- report ------------------------------------------------------------------------------
 fc=$(bench_med floor cpu) fr=$(bench_med floor rps) fg=$(bench_med floor srv)
+ec=$(bench_med echo cpu) er=$(bench_med echo rps) eg=$(bench_med echo srv)
+ef_ratio=$(bench_calc %.2f "$ec / $fc")
 fsc=$(bench_med floorsock cpu) fsr=$(bench_med floorsock rps) fsg=$(bench_med floorsock srv)
 f1c=$(bench_med floor1 cpu) f1r=$(bench_med floor1 rps) f1g=$(bench_med floor1 srv)
 cc=$(bench_med check cpu) cr=$(bench_med check rps) cg=$(bench_med check srv)
@@ -128,7 +146,7 @@ if [[ -n $nc && -n $n1c ]]; then
 fi
 f_fail=$(($(bench_sum floor fail) + $(bench_sum floorsock fail) + $(bench_sum floor1 fail)))
 n_fail=$(($(bench_sum netmond fail) + $(bench_sum netmond1 fail)))
-failures=$((f_fail + n_fail + $(bench_sum check fail)))
+failures=$((f_fail + n_fail + $(bench_sum echo fail) + $(bench_sum check fail)))
 ok=1
 ((netmond_ok && failures == 0 && !client_error)) || ok=0
 
@@ -145,6 +163,7 @@ table=$(
   else
     echo "| netmond udp probe | ${netmond_why:-FAILED} | | | | | |"
   fi
+  row "netmond udp_echo probe (udp_echo_probe_bench, 70-byte request, $concurrency in flight)" echo "$ec" "$ef_ratio" "$er" "$eg"
   row "udp_floor, a socket per request, $concurrency in flight" floorsock "$fsc" "$(bench_calc %.2f "$fsc / $fc")" "$fsr" "$fsg"
   row "udp_floor, one at a time" floor1 "$f1c" "$(bench_calc %.2f "$f1c / $fc")" "$f1r" "$f1g"
   if [[ -n $nc && -n $n1c ]]; then
@@ -157,7 +176,7 @@ table=$(
   fi
   echo
   if [[ -n $nc && -n $n1c ]]; then
-    echo "netmond / floor, CPU per run: $nf_ratio (median of per-round ratios: $rnf; target ≤ 2); netmond / floor with a socket per request: $nfs_ratio; one at a time, netmond / floor: $n1f_ratio${cn_ratio:+; check_udp / netmond one at a time: $cn_ratio}"
+    echo "netmond / floor, CPU per run: $nf_ratio (median of per-round ratios: $rnf; target ≤ 2); netmond / floor with a socket per request: $nfs_ratio; udp_echo / floor: $ef_ratio (target ≤ 2); one at a time, netmond / floor: $n1f_ratio${cn_ratio:+; check_udp / netmond one at a time: $cn_ratio}"
     echo "netmond, once per process: $nstartup µs CPU before main(), $nsetup µs from main() to the first run; peak RSS $(bench_fmt "$nrss") KiB; median run latency $np50 µs"
   fi
   if ((failures)); then
@@ -169,7 +188,7 @@ table=$(
     echo "WARNING: other processes used more than $busy_limit% of a core during some parts even after $retries retries; the figures are noisy, run again on a quiet machine."
   fi
 )
-machine="BENCH udp netmond_cpu_us=$(bench_num "$nc") netmond1_cpu_us=$(bench_num "$n1c") floor_cpu_us=$fc floorsock_cpu_us=$fsc floor1_cpu_us=$f1c check_cpu_us=$(bench_num "$cc") netmond_per_floor=$(bench_num "$nf_ratio") netmond_per_floorsock=$(bench_num "$nfs_ratio") netmond1_per_floor1=$(bench_num "$n1f_ratio") check_per_netmond1=$(bench_num "$cn_ratio") failures=$failures ok=$ok netmond_built=$([[ -x $probe_bin ]] && echo 1 || echo 0) check_installed=$([[ -n $check_bin ]] && echo 1 || echo 0) netmond_setup_cpu_us=$(bench_num "$nsetup") netmond_rps=$(bench_num "$([[ -n $nr ]] && printf %.0f "$nr")") floor_rps=$(printf %.0f "$fr") echo_cpu_us_floor=$fg echo_cpu_us_netmond=$(bench_num "$ng") contended=$BENCH_CONTENDED reruns=$BENCH_RERUNS rounds=$rounds runs=$runs check_runs=$check_runs concurrency=$concurrency"
+machine="BENCH udp netmond_cpu_us=$(bench_num "$nc") netmond1_cpu_us=$(bench_num "$n1c") floor_cpu_us=$fc floorsock_cpu_us=$fsc floor1_cpu_us=$f1c echo_cpu_us=$ec echo_per_floor=$ef_ratio check_cpu_us=$(bench_num "$cc") netmond_per_floor=$(bench_num "$nf_ratio") netmond_per_floorsock=$(bench_num "$nfs_ratio") netmond1_per_floor1=$(bench_num "$n1f_ratio") check_per_netmond1=$(bench_num "$cn_ratio") failures=$failures ok=$ok netmond_built=$([[ -x $probe_bin ]] && echo 1 || echo 0) check_installed=$([[ -n $check_bin ]] && echo 1 || echo 0) netmond_setup_cpu_us=$(bench_num "$nsetup") netmond_rps=$(bench_num "$([[ -n $nr ]] && printf %.0f "$nr")") floor_rps=$(printf %.0f "$fr") echo_cpu_us_floor=$fg echo_cpu_us_netmond=$(bench_num "$ng") contended=$BENCH_CONTENDED reruns=$BENCH_RERUNS rounds=$rounds runs=$runs check_runs=$check_runs concurrency=$concurrency"
 
 members=$(
   cat <<EOF
@@ -177,6 +196,8 @@ members=$(
   "params": {"rounds": $rounds, "retries": $retries, "runs": $runs, "concurrency": $concurrency, "check_runs": $check_runs, "max_seconds": $max_seconds, "probe_args": $(bench_json_str "${probe_args[*]}")},
   "floor": {$(bench_json_part floor netmond_echo)},
   "floorsock": {$(bench_json_part floorsock netmond_echo)},
+  "udp_echo": {$(bench_json_part echo netmond_echo)},
+  "udp_echo_per_floor": $ef_ratio,
   "floor1": {$(bench_json_part floor1 netmond_echo)},
   "netmond": {"ok": $(bench_json_bool "$((netmond_ok && n_fail == 0))"), "why": $(bench_json_str "$netmond_why"), $(bench_json_part netmond netmond_echo setup_cpu_us startup_cpu_us latency_p50_us maxrss_kib)},
   "netmond1": {$(bench_json_part netmond1 netmond_echo setup_cpu_us startup_cpu_us latency_p50_us maxrss_kib)},
