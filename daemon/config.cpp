@@ -634,10 +634,66 @@ std::optional<SockAddr> parse_listen_address(std::string_view text, std::string*
   return addr;
 }
 
+namespace {
+
+// Where `text` stops being well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates,
+// nothing above U+10FFFF), or npos. yaml-cpp would take Latin-1 bytes into names and
+// strings, and they would reach the journal and the JSON of the control socket mangled.
+size_t invalid_utf8_at(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    char32_t cp = 0, min = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+      return i;
+    }
+    if (i + len > text.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      if ((b & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+// The position of byte `at` in `text`, as yaml-cpp marks positions (0-based line and
+// column, the column in bytes).
+YAML::Mark mark_at(std::string_view text, size_t at) {
+  const std::string_view before = text.substr(0, at);
+  const size_t line_start = before.rfind('\n');  // npos: on the first line
+  YAML::Mark mark;
+  mark.pos = static_cast<int>(at);
+  mark.line = static_cast<int>(std::count(before.begin(), before.end(), '\n'));
+  mark.column = static_cast<int>(line_start == std::string_view::npos ? at : at - line_start - 1);
+  return mark;
+}
+
+}  // namespace
+
 std::optional<Config> parse_config(const std::string& text, const std::string& file,
                                    std::vector<Diagnostic>* errors) {
   Diagnostics diag(file);
   Config config;
+  if (size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+    diag.error(mark_at(text, bad), "",
+               fmt::format("not UTF-8 text (byte 0x{:02X}): netmond reads YAML in UTF-8",
+                           static_cast<unsigned char>(text[bad])));
+    errors->insert(errors->end(), diag.list().begin(), diag.list().end());
+    return std::nullopt;
+  }
   // yaml-cpp reports through exceptions; none may leave the loader.
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(text);
@@ -678,6 +734,17 @@ std::optional<Config> load_config(const std::filesystem::path& file,
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
+    // A bound, so that a wrong path (a disk image, /dev/zero) cannot exhaust the memory
+    // of a running daemon on reload; 100,000 checks take about 10 MiB.
+    if (text.size() > kMaxConfigBytes) {
+      ::close(fd);
+      Diagnostic d;
+      d.file = file.string();
+      d.message =
+          fmt::format("larger than {} MiB: not a configuration file", kMaxConfigBytes >> 20);
+      errors->push_back(std::move(d));
+      return std::nullopt;
+    }
   }
   ::close(fd);
   return parse_config(text, file.string(), errors);

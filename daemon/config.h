@@ -75,7 +75,12 @@ struct Config {
 // Parses YAML text; `file` is used in diagnostics only.
 std::optional<Config> parse_config(const std::string& text, const std::string& file,
                                    std::vector<Diagnostic>* errors);
-// Reads and parses a file (a missing or unreadable file is one diagnostic).
+// The largest configuration file load_config() reads.
+inline constexpr size_t kMaxConfigBytes = 64u << 20;
+
+// Reads and parses a file (a missing or unreadable file is one diagnostic, and so is a
+// file over kMaxConfigBytes). The text must be UTF-8 (else one diagnostic at the first
+// byte that is not).
 std::optional<Config> load_config(const std::filesystem::path& file,
                                   std::vector<Diagnostic>* errors);
 

@@ -409,6 +409,53 @@ TEST_CASE("load_config reads a file and names it in diagnostics", "[config]") {
   rmdir(dir.c_str());
 }
 
+TEST_CASE("a file that is not UTF-8 is one error at its first bad byte", "[config]") {
+  auto first_error = [](const std::string& text) {
+    std::vector<Diagnostic> errors;
+    CHECK_FALSE(parse_config(text, "n.yaml", &errors));
+    REQUIRE(errors.size() == 1);
+    return errors[0].format();
+  };
+  // Latin-1 é in a name: line 4, column 41 (columns count bytes, as yaml-cpp's do).
+  CHECK(first_error("servers:\n  - address: 127.0.0.1\n    services:\n"
+                    "      - {type: tcp, port: 80, name: \"caf\xe9\"}\n") ==
+        "n.yaml:4:41: not UTF-8 text (byte 0xE9): netmond reads YAML in UTF-8");
+  CHECK(first_error("\xff\xfes\0") ==
+        "n.yaml:1:1: not UTF-8 text (byte 0xFF): netmond reads YAML in UTF-8");  // UTF-16
+  // An overlong '/', a UTF-16 surrogate, a code point above U+10FFFF, a cut-off sequence.
+  CHECK(first_error("# \xc3\xa9 \xc0\xaf\n").starts_with("n.yaml:1:6: "));
+  CHECK(first_error("#\n# \xed\xa0\x80\n").starts_with("n.yaml:2:3: "));
+  CHECK(first_error("# \xf4\x90\x80\x80").starts_with("n.yaml:1:3: "));
+  CHECK(first_error("# \xe2\x82").starts_with("n.yaml:1:3: "));
+
+  // Every well-formed sequence, up to four bytes, is text like any other.
+  std::vector<Diagnostic> errors;
+  auto config = parse_config(
+      "servers:\n  - address: 127.0.0.1\n    services:\n"
+      "      - {type: tcp, port: 80, name: \"caf\xc3\xa9 \xe2\x82\xac "
+      "\xf0\x9f\x98\x80\"}\n",
+      "n.yaml", &errors);
+  REQUIRE(config);
+  CHECK(config->checks.at(0).name == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+}
+
+TEST_CASE("a file over 64 MiB is refused without reading it all", "[config]") {
+  char dir_template[] = "/tmp/netmond-config-XXXXXX";
+  REQUIRE(mkdtemp(dir_template));
+  const std::string file = std::string(dir_template) + "/huge.yaml";
+  {
+    std::ofstream out(file);
+    const std::string block(1 << 20, '#');
+    for (size_t i = 0; i <= (kMaxConfigBytes >> 20); ++i) out << block;
+  }
+  std::vector<Diagnostic> errors;
+  CHECK_FALSE(load_config(file, &errors));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].format() == file + ": larger than 64 MiB: not a configuration file");
+  std::remove(file.c_str());
+  rmdir(dir_template);
+}
+
 // ---------------------------------------------------------------------------------------
 // Every error class, each with its line:column
 

@@ -362,6 +362,27 @@ TEST_CASE("control: reload applies a good file and rejects a broken one", "[cont
   REQUIRE(r);
   CHECK((*r)["checks"].size() == 2);
 
+  // A file that cannot be a configuration: not UTF-8, a directory in its place, gone.
+  write_file(d.dir, "n.yaml", d.yaml(two_tcp_checks(open.port(), closed, "1h")) + "# caf\xe9\n");
+  r = c.request({{"command", "reload"}});
+  REQUIRE(r);
+  CHECK((*r)["ok"] == false);
+  REQUIRE((*r)["errors"].size() == 1);
+  CHECK((*r)["errors"][0].get<std::string>().find("not UTF-8 text (byte 0xE9)") !=
+        std::string::npos);
+  std::filesystem::remove(d.config);
+  std::filesystem::create_directory(d.config);
+  r = c.request({{"command", "reload"}});
+  REQUIRE(r);
+  CHECK((*r)["errors"] == json::array({d.config + ": cannot read: Is a directory"}));
+  std::filesystem::remove(d.config);
+  r = c.request({{"command", "reload"}});
+  REQUIRE(r);
+  CHECK((*r)["errors"] == json::array({d.config + ": cannot read: No such file or directory"}));
+  r = c.request({{"command", "status"}});
+  REQUIRE(r);
+  CHECK((*r)["checks"].size() == 2);  // the running configuration is untouched
+
   write_file(d.dir, "n.yaml",
              d.yaml("servers:\n"
                     "  - address: 127.0.0.1\n"
