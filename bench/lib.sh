@@ -440,6 +440,11 @@ bench_range() { tr ' ' '\n' <<<"${BR[$1 $2]:-}" | sort -g | sed -n '1p;$p' | xar
 # bench_list PART FIELD: PART's FIELD as a JSON array.
 bench_list() { echo "[$(tr ' ' ',' <<<"${BR[$1 $2]:-}")]"; }
 
+# bench_row LABEL PART CPU RATIO RPS SERVER_US: one row of a probe benchmark's table
+# (client, CPU µs per run, its range over the rounds, ratio, runs/s, the server's CPU,
+# failed runs).
+bench_row() { echo "| $1 | $3 | $(bench_range "$2" cpu) | $4 | $(bench_fmt "$5") | $6 | $(bench_sum "$2" fail) |"; }
+
 # bench_fmt N: N rounded, with thousands separators.
 bench_fmt() { printf '%.0f\n' "$1" | sed ':a; s/\B[0-9]\{3\}\>/,&/; ta'; }
 

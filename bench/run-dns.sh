@@ -124,24 +124,22 @@ failures=$((f_fail + n_fail + d_fail))
 ok=1
 ((netmond_ok && failures == 0 && !client_error)) || ok=0
 
-# row LABEL PART CPU RATIO RPS SERVER_US: one table row.
-row() { echo "| $1 | $3 | $(bench_range "$2" cpu) | $4 | $(bench_fmt "$5") | $6 | $(bench_sum "$2" fail) |"; }
 table=$(
   echo "DNS query $name A over UDP to dnsmasq on 127.0.0.1; netmond and floor: $runs runs, $concurrency in flight and one at a time; dig: $dig_runs runs one after another; median of $rounds rounds"
   echo
   echo "| client | CPU µs per probe run | range | / floor | runs/s | dnsmasq CPU µs/query | failed runs |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  row "dns_floor (epoll, one UDP socket, $concurrency in flight)" floor "$fc" 1.00 "$fr" "$fg"
+  bench_row "dns_floor (epoll, one UDP socket, $concurrency in flight)" floor "$fc" 1.00 "$fr" "$fg"
   if [[ -n $nc && -n $n1c ]]; then
-    row "netmond dns probe (dns_probe_bench, $concurrency in flight)" netmond "$nc" "$nf_ratio" "$nr" "$ng"
+    bench_row "netmond dns probe (dns_probe_bench, $concurrency in flight)" netmond "$nc" "$nf_ratio" "$nr" "$ng"
   else
     echo "| netmond dns probe | ${netmond_why:-FAILED} | | | | | |"
   fi
-  row "dns_floor, one at a time" floor1 "$f1c" "$(bench_calc %.2f "$f1c / $fc")" "$f1r" "$f1g"
+  bench_row "dns_floor, one at a time" floor1 "$f1c" "$(bench_calc %.2f "$f1c / $fc")" "$f1r" "$f1g"
   if [[ -n $nc && -n $n1c ]]; then
-    row "netmond dns probe, one at a time" netmond1 "$n1c" "$(bench_calc %.2f "$n1c / $fc")" "$n1r" "$n1g"
+    bench_row "netmond dns probe, one at a time" netmond1 "$n1c" "$(bench_calc %.2f "$n1c / $fc")" "$n1r" "$n1g"
   fi
-  row "dig, one process per query" dig "$dc" "$dig_per_floor" "$dr" "$dg"
+  bench_row "dig, one process per query" dig "$dc" "$dig_per_floor" "$dr" "$dg"
   echo
   if [[ -n $nc && -n $n1c ]]; then
     echo "netmond / floor, CPU per run: $nf_ratio (median of per-round ratios: $rnf); one at a time, netmond / floor: $n1f_ratio; dig / floor: $dig_per_floor (per-round: $rdf); dig / netmond: $dn_ratio ($dn1_ratio one at a time)"

@@ -126,25 +126,23 @@ failures=$((f_fail + n_fail + $(bench_sum check fail)))
 ok=1
 ((netmond_ok && failures == 0 && !client_error)) || ok=0
 
-# row LABEL PART CPU RATIO RPS SERVER_US: one table row.
-row() { echo "| $1 | $3 | $(bench_range "$2" cpu) | $4 | $(bench_fmt "$5") | $6 | $(bench_sum "$2" fail) |"; }
 table=$(
   echo "TCP connect and close to nginx on 127.0.0.1; netmond and floor: $runs runs, $concurrency in flight and one at a time; median of $rounds rounds"
   echo
   echo "| client | CPU µs per probe run | range | / floor | runs/s | nginx CPU µs/connection | failed runs |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  row "tcp_floor (epoll, $concurrency in flight)" floor "$fc" 1.00 "$fr" "$fg"
+  bench_row "tcp_floor (epoll, $concurrency in flight)" floor "$fc" 1.00 "$fr" "$fg"
   if [[ -n $nc && -n $n1c ]]; then
-    row "netmond tcp probe (tcp_probe_bench, $concurrency in flight)" netmond "$nc" "$nf_ratio" "$nr" "$ng"
+    bench_row "netmond tcp probe (tcp_probe_bench, $concurrency in flight)" netmond "$nc" "$nf_ratio" "$nr" "$ng"
   else
     echo "| netmond tcp probe | ${netmond_why:-FAILED} | | | | | |"
   fi
-  row "tcp_floor, one at a time" floor1 "$f1c" "$(bench_calc %.2f "$f1c / $fc")" "$f1r" "$f1g"
+  bench_row "tcp_floor, one at a time" floor1 "$f1c" "$(bench_calc %.2f "$f1c / $fc")" "$f1r" "$f1g"
   if [[ -n $nc && -n $n1c ]]; then
-    row "netmond tcp probe, one at a time" netmond1 "$n1c" "$(bench_calc %.2f "$n1c / $fc")" "$n1r" "$n1g"
+    bench_row "netmond tcp probe, one at a time" netmond1 "$n1c" "$(bench_calc %.2f "$n1c / $fc")" "$n1r" "$n1g"
   fi
   if [[ -n $cc ]]; then
-    row "check_tcp, one process per probe" check "$cc" "$(bench_calc %.1f "$cc / $fc")" "$cr" "$cg"
+    bench_row "check_tcp, one process per probe" check "$cc" "$(bench_calc %.1f "$cc / $fc")" "$cr" "$cg"
   else
     echo "| check_tcp | skipped: $check_why | | | | | |"
   fi

@@ -150,27 +150,25 @@ failures=$((f_fail + n_fail + $(bench_sum echo fail) + $(bench_sum check fail)))
 ok=1
 ((netmond_ok && failures == 0 && !client_error)) || ok=0
 
-# row LABEL PART CPU RATIO RPS SERVER_US: one table row.
-row() { echo "| $1 | $3 | $(bench_range "$2" cpu) | $4 | $(bench_fmt "$5") | $6 | $(bench_sum "$2" fail) |"; }
 table=$(
   echo "An 8-byte datagram to netmond-echo on 127.0.0.1 and its echo back; netmond and floor: $runs runs, $concurrency in flight and one at a time; median of $rounds rounds"
   echo
   echo "| client | CPU µs per probe run | range | / floor | runs/s | netmond-echo CPU µs/datagram | failed runs |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  row "udp_floor (epoll, one connected UDP socket, $concurrency in flight)" floor "$fc" 1.00 "$fr" "$fg"
+  bench_row "udp_floor (epoll, one connected UDP socket, $concurrency in flight)" floor "$fc" 1.00 "$fr" "$fg"
   if [[ -n $nc && -n $n1c ]]; then
-    row "netmond udp probe (udp_probe_bench, $concurrency in flight)" netmond "$nc" "$nf_ratio" "$nr" "$ng"
+    bench_row "netmond udp probe (udp_probe_bench, $concurrency in flight)" netmond "$nc" "$nf_ratio" "$nr" "$ng"
   else
     echo "| netmond udp probe | ${netmond_why:-FAILED} | | | | | |"
   fi
-  row "netmond udp_echo probe (udp_echo_probe_bench, 70-byte request, $concurrency in flight)" echo "$ec" "$ef_ratio" "$er" "$eg"
-  row "udp_floor, a socket per request, $concurrency in flight" floorsock "$fsc" "$(bench_calc %.2f "$fsc / $fc")" "$fsr" "$fsg"
-  row "udp_floor, one at a time" floor1 "$f1c" "$(bench_calc %.2f "$f1c / $fc")" "$f1r" "$f1g"
+  bench_row "netmond udp_echo probe (udp_echo_probe_bench, 70-byte request, $concurrency in flight)" echo "$ec" "$ef_ratio" "$er" "$eg"
+  bench_row "udp_floor, a socket per request, $concurrency in flight" floorsock "$fsc" "$(bench_calc %.2f "$fsc / $fc")" "$fsr" "$fsg"
+  bench_row "udp_floor, one at a time" floor1 "$f1c" "$(bench_calc %.2f "$f1c / $fc")" "$f1r" "$f1g"
   if [[ -n $nc && -n $n1c ]]; then
-    row "netmond udp probe, one at a time" netmond1 "$n1c" "$(bench_calc %.2f "$n1c / $fc")" "$n1r" "$n1g"
+    bench_row "netmond udp probe, one at a time" netmond1 "$n1c" "$(bench_calc %.2f "$n1c / $fc")" "$n1r" "$n1g"
   fi
   if [[ -n $cc ]]; then
-    row "check_udp, one process per probe" check "$cc" "$(bench_calc %.1f "$cc / $fc")" "$cr" "$cg"
+    bench_row "check_udp, one process per probe" check "$cc" "$(bench_calc %.1f "$cc / $fc")" "$cr" "$cg"
   else
     echo "| check_udp | skipped: $check_why | | | | | |"
   fi
