@@ -21,7 +21,9 @@ NetworkProbe::~NetworkProbe() {
 }
 
 void NetworkProbe::start(std::chrono::milliseconds timeout, DoneFn done) {
-  cancel();  // runs never overlap; this only guards against a caller that forgot
+  // Runs never overlap; this only guards against a caller that forgot. (Not when idle:
+  // cancel() would close a socket the type keeps between runs.)
+  if (phase_ != Phase::Idle) cancel();
   done_ = std::move(done);
   timeout_ = timeout;
   started_ = uv::now();
@@ -79,7 +81,9 @@ Result NetworkProbe::make_result(Status status, std::string message) const {
 void NetworkProbe::finish(Status status, std::string message) {
   result_ = make_result(status, std::move(message));
   request_.reset();
+  ending_ = status;
   close_io();
+  ending_.reset();
   phase_ = Phase::Finished;
   deferred_.post([this] {
     DoneFn done = std::move(done_);
@@ -89,6 +93,27 @@ void NetworkProbe::finish(Status status, std::string message) {
     phase_ = Phase::Idle;
     if (done) done(std::move(r));  // may destroy this probe: nothing follows
   });
+}
+
+bool NetworkProbe::finish_setup_failure(SocketStep step, int rc, std::string_view socket_kind) {
+  const std::string why = uv::error_text(rc);  // negative errno values are libuv codes
+  switch (step) {
+    case SocketStep::Connect:
+    case SocketStep::None: return false;
+    case SocketStep::Device:
+      finish(Status::LocalError, "cannot bind to interface '" + endpoint_.interface + "': " + why);
+      return true;
+    case SocketStep::Bind:
+      finish(Status::LocalError, "cannot bind to source address " +
+                                     (source_ ? source_->ip() : endpoint_.source_address) + ": " +
+                                     why);
+      return true;
+    case SocketStep::Socket:
+    case SocketStep::Option:
+    case SocketStep::Watch: break;
+  }
+  finish(Status::LocalError, "cannot create " + std::string(socket_kind) + ": " + why);
+  return true;
 }
 
 Result NetworkProbe::expire() {
@@ -108,7 +133,9 @@ Result NetworkProbe::expire() {
       break;
     case Phase::Idle: r = Result::make(Status::Timeout, "timeout (no run in flight)"); break;
   }
+  ending_ = r.status;
   cancel();
+  ending_.reset();
   return r;
 }
 

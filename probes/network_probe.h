@@ -6,6 +6,7 @@
 #pragma once
 
 #include "base/address.h"
+#include "base/socket_step.h"
 #include "base/uv.h"
 #include "probe.h"
 #include "resolver.h"
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace netmond {
 
@@ -38,12 +40,18 @@ class NetworkProbe : public Probe {
   virtual Result expire_io() = 0;
   // Closes the type's sockets and forgets its per-run state. Must be safe when idle:
   // derived destructors call it (the base destructor cannot reach them any more).
+  // ending_status() says how the run ended, for a type that keeps a socket across runs.
   virtual void close_io() = 0;
   // Adds the type's own details; address, port and resolve_ms are the base's.
   virtual void add_details(Result&) const {}
 
   // Ends the run: closes everything and posts done(result) to a later loop turn.
   void finish(Status status, std::string message);
+  // When `step` is a local one (the socket, an option, the interface, the source address,
+  // the loop's watcher), ends the run with LocalError saying so ("cannot bind to interface
+  // 'eth9': No such device", "cannot create a UDP socket: ..." with `socket_kind` "a UDP
+  // socket") and returns true. Connect and None are the caller's to word: false.
+  bool finish_setup_failure(SocketStep step, int rc, std::string_view socket_kind);
   // A result of this run so far, with the latency since start and every detail.
   Result make_result(Status status, std::string message) const;
 
@@ -52,6 +60,9 @@ class NetworkProbe : public Probe {
   const SockAddr& target() const { return *target_; }
   const std::optional<SockAddr>& source() const { return source_; }
   std::chrono::nanoseconds started() const { return started_; }
+  // While close_io() runs at the end of a run: that run's status. nullopt when the run was
+  // cancelled or the probe is going away (and outside close_io()).
+  std::optional<Status> ending_status() const { return ending_; }
   // The run's timeout as start() was given it (the deadline itself is the caller's).
   std::chrono::milliseconds timeout() const { return timeout_; }
 
@@ -72,6 +83,7 @@ class NetworkProbe : public Probe {
   std::optional<SockAddr> source_;
   std::optional<SockAddr> target_;
   std::optional<Result> result_;  // finished, waiting for its loop turn
+  std::optional<Status> ending_;
   Resolver::Request request_;
   uv::Deferred deferred_;
 };

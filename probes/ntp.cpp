@@ -75,10 +75,10 @@ std::string describe_kiss(const std::string& code) {
   return meaning.empty() ? "kiss code " + code : fmt::format("kiss code {} ({})", code, meaning);
 }
 
-// One run: resolve the server (NetworkProbe), then `samples` requests, each from its own
-// fresh connected socket, `spacing` apart. The run ends when every request has its answer,
-// at the first answer that settles it (a kiss, an unsynchronised server, an ICMP error),
-// or at the deadline, which reports the best answer so far.
+// One run: resolve the server (NetworkProbe), then `samples` requests, `spacing` apart, from
+// one connected socket: the last run's when that run succeeded, else a fresh one. The run ends when
+// every request has its answer, at the first answer that settles it (a kiss, an unsynchronised
+// server, an ICMP error), or at the deadline, which reports the best answer so far.
 class NtpProbe final : public NetworkProbe {
  public:
   NtpProbe(ProbeContext& ctx, Endpoint endpoint, NtpSpec spec)
@@ -98,7 +98,7 @@ class NtpProbe final : public NetworkProbe {
   struct Request {
     NtpTimestamp nonce = 0;
     NtpTimestamp t1 = 0;  // local time right before the send
-    DatagramSocket socket;
+    bool answered = false;
   };
   struct Answer {
     NtpPacket packet;
@@ -114,12 +114,16 @@ class NtpProbe final : public NetworkProbe {
   bool held_off();
   // Sends the requests due now and arms the timer for the next one.
   void send_due();
-  // Opens a fresh socket and sends one request; false when that failed (the run ended).
+  // Opens the socket unless the last run's is kept; false when that failed (the run ended).
+  bool open_socket();
+  // Sends one request; false when that failed (the run ended).
   bool send_request();
   void fail_socket(int rc, DatagramSocket::Step step);
-  void on_readable(Request& r);
-  // Judges one datagram; false when reading must stop (the request or the run is settled).
-  bool on_datagram(Request& r, std::string_view bytes, NtpTimestamp t4);
+  void on_readable();
+  // This run's request whose nonce is `origin`, or nullptr.
+  Request* request_for(NtpTimestamp origin);
+  // Judges one datagram; false when reading must stop (the run is settled).
+  bool on_datagram(std::string_view bytes, NtpTimestamp t4);
   void on_kiss(const NtpResponse& response);
   void on_error(const SocketError& e);
   // What the answers so far say: the best sample judged against the limits, or why none.
@@ -135,7 +139,7 @@ class NtpProbe final : public NetworkProbe {
   std::string rate_text_;
 
   // This run.
-  std::vector<std::unique_ptr<Request>> requests_;
+  std::vector<Request> requests_;
   std::optional<Answer> best_;  // the answer with the lowest delay
   unsigned sent_ = 0;           // requests handed to the kernel
   unsigned answered_ = 0;
@@ -146,11 +150,39 @@ class NtpProbe final : public NetworkProbe {
   std::string kiss_;
   std::optional<SocketError> icmp_;
   uv::Timer spacing_timer_;
+  // Kept across runs that succeed (close_io()); the poll inside points back here.
+  DatagramSocket socket_;
 };
 
 void NtpProbe::on_target() {
-  if (held_off()) return;
+  if (held_off() || !open_socket()) return;
   send_due();
+}
+
+bool NtpProbe::open_socket() {
+  auto on_readable = [this] { this->on_readable(); };
+  auto on_error = [this](const SocketError& e) { this->on_error(e); };
+  if (socket_.connected_to(target())) {
+    // The last run's socket. What reached it since is dropped unread (a late answer would
+    // be stale anyway: every request carries a nonce of its own).
+    socket_.discard_queued();
+    socket_.set_callbacks(std::move(on_readable), std::move(on_error));
+    return true;
+  }
+  int rc = socket_.open(loop(), target().family(), source() ? &*source() : nullptr,
+                        endpoint().interface, std::move(on_readable), std::move(on_error));
+  if (rc != 0) {
+    fail_socket(rc, socket_.failed_step());
+    return false;
+  }
+  // T4 from the kernel's receive stamp; without it, from the clock when the datagram is read.
+  int on = 1;
+  ::setsockopt(socket_.fd(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  if (rc = socket_.connect(target()); rc != 0) {
+    fail_socket(rc, DatagramSocket::Step::Connect);
+    return false;
+  }
+  return true;
 }
 
 bool NtpProbe::held_off() {
@@ -178,48 +210,23 @@ void NtpProbe::send_due() {
 }
 
 bool NtpProbe::send_request() {
-  Request* r = requests_.emplace_back(std::make_unique<Request>()).get();
-  // A fresh socket per request: a fresh source port (Linux picks it at random), and no
-  // stale reply or error of an earlier request can be taken for this one's.
-  int rc = r->socket.open(
-      loop(), target().family(), source() ? &*source() : nullptr, endpoint().interface,
-      [this, r] { on_readable(*r); }, [this](const SocketError& e) { on_error(e); });
-  if (rc != 0) {
-    fail_socket(rc, r->socket.failed_step());
-    return false;
+  Request& r = requests_.emplace_back();
+  r.nonce = random_nonce();
+  const std::string request = encode_ntp(ntp_request(r.nonce));
+  r.t1 = ntp_from_timespec(realtime());
+  const long n = socket_.send(request.data(), request.size());
+  if (n >= 0) {
+    ++sent_;
+    return true;
   }
-  // T4 from the kernel's receive stamp; without it, from the clock when the datagram is read.
-  int on = 1;
-  ::setsockopt(r->socket.fd(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
-  rc = r->socket.connect(target());
-  if (rc == 0) {
-    r->nonce = random_nonce();
-    const std::string request = encode_ntp(ntp_request(r->nonce));
-    r->t1 = ntp_from_timespec(realtime());
-    const long n = r->socket.send(request.data(), request.size());
-    if (n >= 0) {
-      ++sent_;
-      return true;
-    }
-    rc = static_cast<int>(n);
-  }
-  fail_socket(rc, DatagramSocket::Step::Connect);
+  fail_socket(static_cast<int>(n), DatagramSocket::Step::Connect);
   return false;
 }
 
 void NtpProbe::fail_socket(int rc, DatagramSocket::Step step) {
+  if (finish_setup_failure(step, rc, "a UDP socket")) return;
   const std::string to = target().with_port();
-  const std::string why = uv::error_text(rc);  // negative errno values are libuv codes
-  switch (step) {
-    case DatagramSocket::Step::Device:
-      return finish(Status::LocalError,
-                    "cannot bind to interface '" + endpoint().interface + "': " + why);
-    case DatagramSocket::Step::Bind:
-      return finish(Status::LocalError,
-                    "cannot bind to source address " + source()->ip() + ": " + why);
-    case DatagramSocket::Step::Connect: break;
-    default: return finish(Status::LocalError, "cannot create a UDP socket: " + why);
-  }
+  const std::string why = uv::error_text(rc);
   switch (-rc) {
     case ENETUNREACH:
     case EADDRNOTAVAIL: return finish(Status::Unreachable, "network unreachable (" + to + ")");
@@ -230,25 +237,39 @@ void NtpProbe::fail_socket(int rc, DatagramSocket::Step step) {
   }
 }
 
-void NtpProbe::on_readable(Request& r) {
+void NtpProbe::on_readable() {
   char buf[kReceiveBuffer];
   for (;;) {
     std::optional<timespec> stamp;
-    const long n = receive_stamped(r.socket.fd(), buf, sizeof buf, &stamp);
+    const long n = receive_stamped(socket_.fd(), buf, sizeof buf, &stamp);
     if (n == -EAGAIN || n == -EWOULDBLOCK) return;
     if (n < 0) {
       SocketError e;
       e.error = static_cast<int>(-n);
-      return on_error(e);  // may end the run, which destroys `r`
+      return on_error(e);  // may end the run
     }
     const NtpTimestamp t4 = ntp_from_timespec(stamp ? *stamp : realtime());
     const auto size = std::min(static_cast<std::size_t>(n), sizeof buf);
-    if (!on_datagram(r, std::string_view(buf, size), t4)) return;
+    if (!on_datagram(std::string_view(buf, size), t4)) return;
   }
 }
 
-bool NtpProbe::on_datagram(Request& r, std::string_view bytes, NtpTimestamp t4) {
-  NtpResponse response = judge_ntp_response(bytes, r.nonce);
+NtpProbe::Request* NtpProbe::request_for(NtpTimestamp origin) {
+  for (Request& r : requests_)
+    if (r.nonce == origin) return &r;
+  return nullptr;
+}
+
+bool NtpProbe::on_datagram(std::string_view bytes, NtpTimestamp t4) {
+  // The request it answers is the one whose nonce it carries as its origin timestamp;
+  // judged against the last request sent when it names none, which makes it Stale (or
+  // Bogus, for what fails before that test).
+  if (requests_.empty()) return true;  // nothing asked yet: nothing can answer
+  const std::optional<NtpPacket> peek = decode_ntp(bytes);
+  Request* r = peek ? request_for(peek->origin) : nullptr;
+  // Only the first answer to a request counts; a repeat is not read further.
+  if (r != nullptr && r->answered) return true;
+  NtpResponse response = judge_ntp_response(bytes, r ? r->nonce : requests_.back().nonce);
   switch (response.kind) {
     case NtpResponse::Kind::Bogus:
       ++bogus_;
@@ -264,15 +285,16 @@ bool NtpProbe::on_datagram(Request& r, std::string_view bytes, NtpTimestamp t4) 
     case NtpResponse::Kind::Good: break;
   }
   rate_kisses_ = 0;
-  r.socket.close();  // one answer per request: later datagrams for it are not read
+  r->answered = true;
   ++answered_;
-  Answer a{*response.packet, ntp_sample(*response.packet, r.t1, t4)};
+  Answer a{*response.packet, ntp_sample(*response.packet, r->t1, t4)};
   if (!best_ || a.sample.delay < best_->sample.delay) best_ = a;
   if (answered_ == spec_.samples) {
     auto [status, message] = verdict();
     finish(status, std::move(message));
+    return false;
   }
-  return false;
+  return true;
 }
 
 void NtpProbe::on_kiss(const NtpResponse& response) {
@@ -296,6 +318,10 @@ void NtpProbe::on_kiss(const NtpResponse& response) {
 }
 
 void NtpProbe::on_error(const SocketError& e) {
+  // An ICMP error quotes the request that caused it: one that is not this run's (on a kept
+  // socket) says nothing of this run.
+  if (auto quoted = decode_ntp(e.payload); quoted && request_for(quoted->transmit) == nullptr)
+    return;
   if (e.icmp()) icmp_ = e;
   const std::string to = target().with_port();
   if (e.port_unreachable()) return finish(Status::Refused, "port unreachable (" + to + ")");
@@ -348,7 +374,13 @@ Result NtpProbe::expire_io() {
 
 void NtpProbe::close_io() {
   spacing_timer_.stop();
-  requests_.clear();  // closes every request's socket
+  // The socket is kept for the next run only after a run that succeeded; any other run is
+  // measured again from a fresh socket (and source address and port).
+  if (ending_status() == Status::Ok)
+    socket_.idle();
+  else
+    socket_.close();
+  requests_.clear();
   best_.reset();
   sent_ = answered_ = stale_ = bogus_ = 0;
   last_bogus_.clear();

@@ -1,7 +1,10 @@
 // ntp: how far is this host's clock from an NTP server's, and is the server fit to serve
 // time? An SNTPv4 client (RFC 4330; RFC 5905 client mode) on the loop: each run sends
-// `samples` requests, each from a fresh connected UDP socket (so a fresh random source
-// port), and reports the answer with the lowest delay, as ntpdate and chrony do.
+// `samples` requests from one connected UDP socket and reports the answer with the lowest
+// delay, as ntpdate and chrony do. The socket is kept for the next run after a run that
+// succeeded (as ntpd keeps port 123, or chrony an acquisitionport): each request's random
+// 64-bit transmit timestamp, not the source port, is what ties an answer to it. After
+// any other run the next one opens a fresh socket, with a fresh random source port.
 //
 //   a valid answer, within limits   -> Ok, "offset +0.000123 s, delay 0.000210 s, stratum 2,
 //                                      ref 192.0.2.1"

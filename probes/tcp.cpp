@@ -65,18 +65,7 @@ void TcpProbe::on_connected(int status) {
 void TcpProbe::fail_connect(int status) {
   const std::string to = target().with_port();
   const std::string why = uv::error_text(status);
-  switch (connection_.failed_step()) {
-    case uv::TcpConnection::Step::Socket:
-      return finish(Status::LocalError, "cannot create a socket: " + why);
-    case uv::TcpConnection::Step::Device:
-      return finish(Status::LocalError,
-                    "cannot bind to interface '" + endpoint().interface + "': " + why);
-    case uv::TcpConnection::Step::Bind:
-      return finish(Status::LocalError,
-                    "cannot bind to source address " + source()->ip() + ": " + why);
-    case uv::TcpConnection::Step::Connect:
-    case uv::TcpConnection::Step::None: break;
-  }
+  if (finish_setup_failure(connection_.failed_step(), status, "a socket")) return;
   switch (status) {
     case UV_ECONNREFUSED: return finish(Status::Refused, "connection refused by " + to);
     case UV_ECONNRESET: return finish(Status::Refused, "connection reset by " + to);

@@ -29,8 +29,9 @@ std::string describe_target(const Endpoint& e, const UdpSpec& s) {
 
 namespace {
 
-// One run: resolve the host (NetworkProbe), then one datagram from a fresh connected
-// socket; the answer is a reply, an ICMP error, or silence until the deadline.
+// One run: resolve the host (NetworkProbe), then one datagram from a connected socket (the
+// last run's when that run succeeded and the address is the same, else a fresh one); the
+// answer is a reply, an ICMP error, or silence until the deadline.
 class UdpProbe final : public NetworkProbe {
  public:
   UdpProbe(ProbeContext& ctx, Endpoint endpoint, UdpSpec spec)
@@ -55,23 +56,21 @@ class UdpProbe final : public NetworkProbe {
 
 void UdpProbe::on_target() {
   const std::string to = target().with_port();
-  // A fresh socket per run: no stale error or late reply of an earlier run can leak in.
-  int rc = socket_.open(
-      loop(), target().family(), source() ? &*source() : nullptr, endpoint().interface,
-      [this] { on_readable(); }, [this](const SocketError& e) { on_error(e); });
-  if (rc != 0) {
-    const std::string why = uv::error_text(rc);  // negative errno values are libuv codes
-    switch (socket_.failed_step()) {
-      case DatagramSocket::Step::Device:
-        return finish(Status::LocalError,
-                      "cannot bind to interface '" + endpoint().interface + "': " + why);
-      case DatagramSocket::Step::Bind:
-        return finish(Status::LocalError,
-                      "cannot bind to source address " + source()->ip() + ": " + why);
-      default: return finish(Status::LocalError, "cannot create a UDP socket: " + why);
-    }
+  auto on_readable = [this] { this->on_readable(); };
+  auto on_error = [this](const SocketError& e) { this->on_error(e); };
+  int rc = 0;
+  if (socket_.connected_to(target())) {
+    // The socket of the last run, which succeeded (close_io()). What reached it since,
+    // a reply or an ICMP error later than that run's deadline, is dropped unread: this run
+    // counts only what follows its own datagram.
+    socket_.discard_queued();
+    socket_.set_callbacks(std::move(on_readable), std::move(on_error));
+  } else {
+    rc = socket_.open(loop(), target().family(), source() ? &*source() : nullptr,
+                      endpoint().interface, std::move(on_readable), std::move(on_error));
+    if (rc != 0 && finish_setup_failure(socket_.failed_step(), rc, "a UDP socket")) return;
+    rc = socket_.connect(target());
   }
-  rc = socket_.connect(target());
   if (rc == 0) {
     long n = socket_.send(payload_.data(), payload_.size());
     if (n >= 0) {
@@ -86,7 +85,8 @@ void UdpProbe::on_target() {
     case EHOSTUNREACH: return finish(Status::Unreachable, "host unreachable (" + to + ")");
     case EADDRNOTAVAIL:
       return finish(Status::Unreachable, "network unreachable (" + to + ": " + why + ")");
-    // An earlier ICMP error can surface on send(); a fresh socket makes that our own.
+    // An ICMP error can surface on send(); discard_queued() or a fresh socket makes it
+    // this run's own.
     case ECONNREFUSED: return finish(Status::Refused, "port closed (ICMP port unreachable)");
     default: return finish(Status::LocalError, "cannot send to " + to + ": " + why);
   }
@@ -122,7 +122,13 @@ Result UdpProbe::expire_io() {
 }
 
 void UdpProbe::close_io() {
-  socket_.close();
+  // The socket is kept for the next run only after a run that succeeded. Any other run is
+  // measured again from a fresh socket (and a fresh source address and port, should a
+  // route or this host's address have changed).
+  if (ending_status() == Status::Ok)
+    socket_.idle();
+  else
+    socket_.close();
   bytes_sent_.reset();
   reply_bytes_.reset();
   icmp_.reset();

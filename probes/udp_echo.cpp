@@ -286,7 +286,7 @@ void EchoExchange::Stream::failed(int err) {
 EchoExchange::EchoExchange(uv_loop_t* loop)
     : loop_(loop), send_timer_(loop), timeout_timer_(loop) {}
 
-EchoExchange::~EchoExchange() { stop(); }
+EchoExchange::~EchoExchange() { close(); }
 
 int EchoExchange::start(const SockAddr& target, EchoExchangeOptions options, EventFn on_event,
                         DoneFn on_done) {
@@ -330,15 +330,23 @@ int EchoExchange::start(const SockAddr& target, EchoExchangeOptions options, Eve
 }
 
 int EchoExchange::open_udp(const SockAddr& target) {
-  int rc = udp_.open(
-      loop_, target.family(), options_.source ? &*options_.source : nullptr, options_.interface,
-      [this] { on_datagrams(); }, [this](const SocketError& e) { on_socket_error(e); });
+  auto on_readable = [this] { on_datagrams(); };
+  auto on_error = [this](const SocketError& e) { on_socket_error(e); };
+  const bool same_source =
+      options_.source ? udp_source_ && udp_source_->same_endpoint(*options_.source) : !udp_source_;
+  if (options_.keep_socket && udp_.connected_to(target) && same_source &&
+      udp_interface_ == options_.interface) {
+    // What arrived since the last run is dropped unread: it cannot be this run's.
+    udp_.discard_queued();
+    udp_.set_callbacks(std::move(on_readable), std::move(on_error));
+    return 0;
+  }
+  udp_source_ = options_.source;
+  udp_interface_ = options_.interface;
+  int rc = udp_.open(loop_, target.family(), options_.source ? &*options_.source : nullptr,
+                     options_.interface, std::move(on_readable), std::move(on_error));
   if (rc != 0) {
-    switch (udp_.failed_step()) {
-      case DatagramSocket::Step::Device: failed_step_ = Step::Device; break;
-      case DatagramSocket::Step::Bind: failed_step_ = Step::Bind; break;
-      default: failed_step_ = Step::Socket; break;
-    }
+    failed_step_ = udp_.failed_step();
     return rc;
   }
   if ((rc = udp_.connect(target)) != 0) {
@@ -363,10 +371,18 @@ void EchoExchange::stop() {
   alive_.reset();
   send_timer_.stop();
   timeout_timer_.stop();
-  udp_.close();
+  if (options_.keep_socket)
+    udp_.idle();
+  else
+    udp_.close();
   tcp_.reset();
   on_event_ = nullptr;
   on_done_ = nullptr;
+}
+
+void EchoExchange::close() {
+  stop();
+  udp_.close();
 }
 
 bool EchoExchange::more_to_send() const {
@@ -537,9 +553,13 @@ void EchoExchange::on_socket_error(const SocketError& err) {
   if (!port && !err.destination_unreachable() && !route) return;
   EchoEvent e;
   e.kind = EchoEvent::Kind::Unreachable;
-  // The request it answers: the one quoted in the ICMP error, else the last one sent.
+  // The request it answers: the one quoted in the ICMP error, else the last one sent. An
+  // error that quotes another run's request (on a kept socket) says nothing of this run.
   std::uint32_t seq = next_seq_ - 1;
-  if (auto s = parse_echo_stamp(err.payload); s && s->nonce == nonce_) seq = s->seq;
+  if (auto s = parse_echo_stamp(err.payload)) {
+    if (s->nonce != nonce_) return;
+    seq = s->seq;
+  }
   e.seq = seq;
   if (port) {
     e.status = Status::Refused;
@@ -678,8 +698,8 @@ std::string describe_target(const Endpoint& e, const UdpEchoSpec& s) {
 namespace {
 
 // One run: resolve the host (NetworkProbe), then one EchoExchange of `count` requests from
-// a fresh connected socket. The run ends when every request is echoed, at the first ICMP
-// unreachable, or at the deadline.
+// a connected socket (the last run's when that run succeeded, else a fresh one). The run ends when
+// every request is echoed, at the first ICMP unreachable, or at the deadline.
 class UdpEchoProbe final : public NetworkProbe {
  public:
   UdpEchoProbe(ProbeContext& ctx, Endpoint endpoint, UdpEchoSpec spec)
@@ -717,6 +737,7 @@ void UdpEchoProbe::on_target() {
     o.spacing = std::min<std::chrono::nanoseconds>(o.spacing, timeout() / (2 * (spec_.count - 1)));
   if (source()) o.source = *source();
   o.interface = endpoint().interface;
+  o.keep_socket = true;
   int rc = exchange_.start(
       target(), std::move(o), [this](const EchoEvent& e) { on_event(e); },
       [this] {
@@ -729,22 +750,13 @@ void UdpEchoProbe::on_target() {
   }
   const std::string to = target().with_port();
   const std::string why = uv::error_text(rc);
-  switch (exchange_.failed_step()) {
-    case EchoExchange::Step::Device:
-      return finish(Status::LocalError,
-                    "cannot bind to interface '" + endpoint().interface + "': " + why);
-    case EchoExchange::Step::Bind:
-      return finish(Status::LocalError,
-                    "cannot bind to source address " + source()->ip() + ": " + why);
-    case EchoExchange::Step::Connect:
-      switch (-rc) {
-        case ENETUNREACH: return finish(Status::Unreachable, "network unreachable (" + to + ")");
-        case EHOSTUNREACH: return finish(Status::Unreachable, "host unreachable (" + to + ")");
-        case EADDRNOTAVAIL:
-          return finish(Status::Unreachable, "network unreachable (" + to + ": " + why + ")");
-        default: return finish(Status::LocalError, "cannot connect to " + to + ": " + why);
-      }
-    default: return finish(Status::LocalError, "cannot create a UDP socket: " + why);
+  if (finish_setup_failure(exchange_.failed_step(), rc, "a UDP socket")) return;
+  switch (-rc) {
+    case ENETUNREACH: return finish(Status::Unreachable, "network unreachable (" + to + ")");
+    case EHOSTUNREACH: return finish(Status::Unreachable, "host unreachable (" + to + ")");
+    case EADDRNOTAVAIL:
+      return finish(Status::Unreachable, "network unreachable (" + to + ": " + why + ")");
+    default: return finish(Status::LocalError, "cannot connect to " + to + ": " + why);
   }
 }
 
@@ -802,7 +814,12 @@ Result UdpEchoProbe::expire_io() {
 }
 
 void UdpEchoProbe::close_io() {
-  exchange_.stop();
+  // The socket is kept for the next run only after a run that succeeded; any other run is
+  // measured again from a fresh socket (and source address and port).
+  if (ending_status() == Status::Ok)
+    exchange_.stop();
+  else
+    exchange_.close();
   started_ = false;
   mismatch_.reset();
   icmp_.reset();

@@ -160,6 +160,10 @@ struct EchoExchangeOptions {
   bool tcp = false;                    // RFC 862 over TCP (one connection) instead of UDP
   std::optional<SockAddr> source;      // bind to this local address
   std::string interface;               // SO_BINDTODEVICE
+  // UDP: stop() keeps the socket (reading and dropping what arrives), and the next start()
+  // to the same target, source and interface reuses it. The nonce of each run tells its
+  // echoes from a late one of an earlier run. close() closes it.
+  bool keep_socket = false;
 };
 
 // One exchange of requests with an echo server. Single-threaded, on the loop it was given.
@@ -167,14 +171,15 @@ class EchoExchange {
  public:
   using EventFn = std::function<void(const EchoEvent&)>;
   using DoneFn = std::function<void()>;
-  enum class Step : std::uint8_t { None, Socket, Device, Bind, Connect };
+  using Step = SocketStep;  // None, Socket, Option, Device, Bind, Connect or Watch
 
   explicit EchoExchange(uv_loop_t* loop);
   ~EchoExchange();
   EchoExchange(const EchoExchange&) = delete;
   EchoExchange& operator=(const EchoExchange&) = delete;
 
-  // Opens a fresh socket to `target` (bound as `options` say) with a new random nonce, and
+  // Opens a fresh socket to `target` (bound as `options` say), or takes the kept one (see
+  // keep_socket), with a new random nonce, and
   // sends the first request on the next loop turn, then one every `spacing`. `on_event`
   // runs for every event, on the loop; `on_done` once, when no request is due any more and
   // every one sent has settled (echoed, timed out, answered by an error), or when an Error
@@ -184,9 +189,11 @@ class EchoExchange {
   // Sends no further request; on_done follows once those in flight have settled (at once,
   // inside drain(), when none is in flight).
   void drain();
-  // Closes the socket and the timers; no callback runs afterwards. Safe when idle. The
-  // statistics stay until the next start().
+  // Stops the timers and closes the socket, unless keep_socket asks to keep it; no
+  // callback runs afterwards. Safe when idle. The statistics stay until the next start().
   void stop();
+  // stop(), and closes a kept socket too.
+  void close();
 
   bool running() const { return running_; }
   const EchoStats& stats() const { return stats_; }
@@ -245,6 +252,9 @@ class EchoExchange {
   std::size_t stream_matched_ = 0;
   // Declared after what their callbacks use, so they are closed first.
   DatagramSocket udp_;
+  // What udp_ was bound with, to tell whether a start() may reuse it.
+  std::optional<SockAddr> udp_source_;
+  std::string udp_interface_;
   std::unique_ptr<Stream> tcp_;
   uv::Timer send_timer_;
   uv::Timer timeout_timer_;

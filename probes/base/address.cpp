@@ -32,6 +32,20 @@ std::string SockAddr::ip() const {
 
 std::string SockAddr::with_port() const { return host_port(ip(), port()); }
 
+bool SockAddr::same_endpoint(const SockAddr& other) const {
+  if (family() != other.family() || port() != other.port()) return false;
+  if (family() == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr ==
+           reinterpret_cast<const sockaddr_in*>(&other.storage)->sin_addr.s_addr;
+  if (family() == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&storage);
+    const auto* b = reinterpret_cast<const sockaddr_in6*>(&other.storage);
+    return std::memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0 &&
+           a->sin6_scope_id == b->sin6_scope_id;
+  }
+  return false;
+}
+
 std::optional<SockAddr> parse_ip(std::string_view text, std::uint16_t port) {
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
   std::string s(text);

@@ -23,6 +23,9 @@ struct SockAddr {
   std::string ip() const;
   // "192.0.2.1:80" or "[2001:db8::1]:80"
   std::string with_port() const;
+  // The same family, address, port (and IPv6 scope): the same peer, whatever padding the
+  // structures were built with.
+  bool same_endpoint(const SockAddr& other) const;
 };
 
 // Parses an IPv4 or IPv6 literal (no brackets, no port); nullopt if it is not one.

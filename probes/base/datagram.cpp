@@ -98,11 +98,44 @@ int DatagramSocket::open(uv_loop_t* loop, int family, const SockAddr* bind_addr,
 }
 
 int DatagramSocket::connect(const SockAddr& peer) {
+  peer_.reset();
   if (::connect(fd_.get(), peer.get(), peer.length) != 0) {
     failed_step_ = Step::Connect;
     return -errno;
   }
+  peer_ = peer;
   return 0;
+}
+
+bool DatagramSocket::connected_to(const SockAddr& peer) const {
+  return is_open() && peer_ && peer_->same_endpoint(peer);
+}
+
+void DatagramSocket::set_callbacks(ReadableFn on_readable, ErrorFn on_error) {
+  on_readable_ = std::move(on_readable);
+  on_error_ = std::move(on_error);
+}
+
+void DatagramSocket::idle() {
+  set_callbacks([this] { discard_queued(); }, nullptr);
+}
+
+void DatagramSocket::discard_queued() {
+  if (!is_open()) return;
+  char buf[64];  // datagrams are cut: only their removal from the queue matters
+  // Bounded: an error that reading the queues does not clear must not spin here.
+  for (int errors = 0; errors < 2;) {
+    ssize_t n = ::recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n >= 0 || errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    ++errors;
+    // A pending error (recv returned and cleared it): its details wait on the error queue.
+    while (::recv(fd_.get(), buf, sizeof buf, MSG_ERRQUEUE | MSG_DONTWAIT) >= 0 || errno == EINTR) {
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  }
 }
 
 long DatagramSocket::send(const void* data, std::size_t size) {
@@ -144,6 +177,7 @@ std::optional<std::size_t> DatagramSocket::receive(void* buf, std::size_t size, 
 void DatagramSocket::close() {
   poll_.reset();  // before the fd: libuv must stop watching a descriptor that still exists
   fd_.reset();
+  peer_.reset();
 }
 
 void DatagramSocket::watch() {

@@ -5,6 +5,12 @@
 // code, who sent them) and, later, control messages. And with IP_RECVERR on, an error
 // queue nobody drains keeps epoll reporting POLLERR: a busy loop (RECIPES §2.4).
 //
+// A check may keep its socket from one run to the next (udp, udp_echo, ntp): socket(),
+// connect() and the loop's watcher cost the kernel three times what one exchange does
+// (docs/performance.md). Between runs idle() keeps the watcher reading and dropping
+// whatever arrives, so a late reply never leaves the loop spinning on a readable socket;
+// the next run sets its own callbacks (set_callbacks()) after discard_queued().
+//
 // Errors reach the error callback, one SocketError per entry, whether the loop saw them
 // (libuv reports POLLERR as UV_EBADF and stops the watcher: this class drains the queue
 // and watches again) or receive() ran into them. Either callback may close() or destroy
@@ -13,6 +19,7 @@
 
 #include "base/address.h"
 #include "base/fd.h"
+#include "base/socket_step.h"
 #include "base/uv.h"
 
 #include <uv.h>
@@ -51,7 +58,7 @@ struct SocketError {
 class DatagramSocket {
  public:
   // The step of open() or connect() that failed, for messages ("cannot bind to ...").
-  enum class Step : std::uint8_t { None, Socket, Option, Device, Bind, Connect, Watch };
+  using Step = SocketStep;
   // Data is waiting: call receive() until it returns nullopt.
   using ReadableFn = std::function<void()>;
   using ErrorFn = std::function<void(const SocketError&)>;
@@ -71,6 +78,15 @@ class DatagramSocket {
   // Connects to `peer`: send() then goes there and only its datagrams are received.
   // Returns 0 or a negative errno (ENETUNREACH when there is no route).
   int connect(const SockAddr& peer);
+  // Whether the socket is open and connect()ed to `peer` (same address and port).
+  bool connected_to(const SockAddr& peer) const;
+  // Replaces the callbacks (a new run of the check that keeps this socket).
+  void set_callbacks(ReadableFn on_readable, ErrorFn on_error);
+  // Between runs: every datagram and error that arrives is read and dropped.
+  void idle();
+  // Reads and drops what is queued now (datagrams, queued errors, a pending SO_ERROR)
+  // without calling back: a run that begins on a kept socket hears only its own answers.
+  void discard_queued();
   // Sends one datagram on the connected socket; the bytes sent or a negative errno.
   long send(const void* data, std::size_t size);
   // Reads one datagram into `buf` (cut to `size`); returns its full length. nullopt when
@@ -97,6 +113,7 @@ class DatagramSocket {
   ReadableFn on_readable_;
   ErrorFn on_error_;
   Step failed_step_ = Step::None;
+  std::optional<SockAddr> peer_;  // connect()ed to
   // Expires when the object is destroyed, so code after a callback can tell.
   std::shared_ptr<char> alive_ = std::make_shared<char>();
 };

@@ -11,6 +11,8 @@
 //    slots; then uv_loop_close() returns 0 (the leak check every test ends with).
 #pragma once
 
+#include "base/socket_step.h"
+
 #include <uv.h>
 
 #include <chrono>
@@ -116,7 +118,7 @@ class TcpConnection {
   using ConnectFn = std::function<void(int status)>;
   // The step of connect() that failed, so callers can tell a local problem (socket, device,
   // bind) from the network refusing (connect).
-  enum class Step : std::uint8_t { None, Socket, Device, Bind, Connect };
+  using Step = SocketStep;  // None, Socket, Device, Bind or Connect
 
   TcpConnection() = default;
   ~TcpConnection() { reset(); }

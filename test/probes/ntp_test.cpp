@@ -172,8 +172,9 @@ TEST_CASE("ntp fake: a good answer is Ok, with the offset, delay, stratum and re
     CHECK(r.status == Status::Ok);
     REQUIRE(fake.requests().size() == 2);
     CHECK(fake.requests()[1].bytes.substr(40) != q.substr(40));
-    // A fresh socket per run, so a fresh source port.
-    CHECK(fake.requests()[1].from.port() != fake.requests()[0].from.port());
+    // After a run that succeeded the socket is kept, so the source port is the same: the
+    // nonce, not the port, ties an answer to its request.
+    CHECK(fake.requests()[1].from.same_endpoint(fake.requests()[0].from));
   }
   REQUIRE(fixture.finish() == 0);
 }
@@ -463,11 +464,92 @@ TEST_CASE("ntp fake: with samples, the answer with the lowest delay is reported"
     CHECK(r.details["offset_s"].get<double>() == Approx(-delay / 2).margin(0.005));
     CHECK(r.details["sent"] == 3);
     CHECK(r.details["answered"] == 3);
-    // Three requests, each from its own socket.
+    // Three requests from one socket, each with its own nonce (transmit timestamp).
     REQUIRE(fake.requests().size() == 3);
     std::set<std::uint16_t> ports;
-    for (const auto& q : fake.requests()) ports.insert(q.from.port());
-    CHECK(ports.size() == 3);
+    std::set<std::string> nonces;
+    for (const auto& q : fake.requests()) {
+      ports.insert(q.from.port());
+      nonces.insert(q.bytes.substr(40, 8));
+    }
+    CHECK(ports.size() == 1);
+    CHECK(nonces.size() == 3);
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
+TEST_CASE("ntp fake: a check keeps its socket after a run that succeeded, and only then", "[ntp]") {
+  LoopFixture fixture;
+  {
+    FakeNtpOptions o;
+    // Run 1: the first answer at once, the second one after run 1's deadline, during run 2;
+    // run 2's own answers a little later still.
+    o.delays = {0ms, 400ms, 300ms, 300ms};
+    FakeNtpServer fake(fixture.loop(), o);
+    ProbeHarness h(fixture.loop());
+    NtpSpec spec = spec_for(fake);
+    spec.samples = 2;
+    spec.spacing = 0ms;
+    auto probe = ntp_probe(h, spec);
+    const std::size_t fds = test::open_fd_count();
+
+    bool expired = false;
+    Result r1 = test::run_with_expiry(fixture, *probe, 200ms, &expired);
+    CHECK(expired);
+    CHECK(r1.status == Status::Ok);
+    CHECK_THAT(r1.message, Catch::EndsWith(", best of 1/2 samples"));
+    CHECK(test::open_fd_count() == fds + 1);  // kept
+
+    // The late answer to run 1's second request reaches run 2's socket, the same one: it
+    // answers none of run 2's requests, so it is stale.
+    Result r2 = test::run_with_expiry(fixture, *probe, 1s, &expired);
+    INFO(r2.message << "\n" << r2.details.dump(2));
+    CHECK_FALSE(expired);
+    CHECK(r2.status == Status::Ok);
+    CHECK_THAT(r2.message, Catch::EndsWith(", best of 2/2 samples"));
+    CHECK(r2.details["stale"] == 1);
+    CHECK(r2.details["delay_s"].get<double>() >= 0.29);  // its own answers, not run 1's
+    REQUIRE(fake.requests().size() == 4);
+    CHECK(fake.requests()[2].from.same_endpoint(fake.requests()[0].from));
+
+    // A run that fails closes it; the next run opens a fresh one.
+    fake.set_options(FakeNtpOptions(NtpFault::Silent));
+    CHECK(run(fixture, *probe, 100ms).status == Status::Timeout);
+    CHECK(test::open_fd_count() == fds);
+    fake.set_options(FakeNtpOptions());
+    CHECK(run(fixture, *probe).status == Status::Ok);
+    CHECK(test::open_fd_count() == fds + 1);
+    probe.reset();
+    CHECK(test::open_fd_count() == fds);
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
+TEST_CASE("ntp fake: on a kept socket, an ICMP error that quotes another run's request is ignored",
+          "[ntp]") {
+  LoopFixture fixture;
+  {
+    FakeNtpServer fake(fixture.loop(), NtpFault::Answer);
+    ProbeHarness h(fixture.loop());
+    auto probe = ntp_probe(h, spec_for(fake));
+    REQUIRE(run(fixture, *probe).status == Status::Ok);
+
+    fake.set_options(FakeNtpOptions(NtpFault::Silent));
+    std::optional<Result> r2;
+    probe->start(2s, [&](Result r) { r2 = std::move(r); });
+    REQUIRE(fixture.run_until([&] { return fake.requests().size() == 2; }, 1s));
+    const auto& q = fake.requests();
+    REQUIRE(q[1].from.same_endpoint(q[0].from));  // the kept socket
+    const SockAddr server = *parse_ip("127.0.0.1", fake.port());
+    // A port unreachable for run 1's request, arriving late, during run 2: not run 2's.
+    test::send_icmp_port_unreachable(q[1].from, server, q[0].bytes);
+    fixture.run_for(100ms);
+    CHECK_FALSE(r2);
+    // One for run 2's own request ends it.
+    test::send_icmp_port_unreachable(q[1].from, server, q[1].bytes);
+    REQUIRE(fixture.run_until([&] { return r2.has_value(); }, 1s));
+    CHECK(r2->status == Status::Refused);
+    CHECK(r2->message == "port unreachable (" + from(fake) + ")");
   }
   REQUIRE(fixture.finish() == 0);
 }

@@ -76,6 +76,13 @@ class EchoFake {
 
 void echo(EchoFake& f, const std::string& req, const SockAddr& from) { f.send(req, from); }
 
+// Echoes while `answer` is true, and is silent while it is false.
+EchoFake::Handler echo_while(const bool& answer) {
+  return [&answer](EchoFake& f, const std::string& req, const SockAddr& from) {
+    if (answer) f.send(req, from);
+  };
+}
+
 std::unique_ptr<Probe> echo_probe(ProbeHarness& h, const std::string& ip, std::uint16_t port,
                                   unsigned count = 1, std::chrono::milliseconds spacing = 200ms) {
   UdpEchoSpec spec;
@@ -436,6 +443,84 @@ TEST_CASE("udp_echo: a late echo never counts, in its own run or in a later one"
     CHECK(r3->details["stale"] == 1);
     CHECK(r3->details["echoed"] == 1);
     CHECK(calls == 0);
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
+TEST_CASE("udp_echo: a check keeps its socket after a run that succeeded, and only then",
+          "[udp_echo]") {
+  LoopFixture fixture;
+  {
+    ProbeHarness h(fixture.loop());
+    bool answer = true;
+    EchoFake fake(fixture.loop(), "127.0.0.1", echo_while(answer));
+    auto probe = echo_probe(h, "127.0.0.1", fake.port());
+    const std::size_t fds = test::open_fd_count();
+
+    auto r1 = test::run_probe(fixture, *probe);
+    REQUIRE(r1);
+    CHECK(r1->status == Status::Ok);
+    CHECK(test::open_fd_count() == fds + 1);  // kept
+
+    // Between runs, what reaches the kept socket is read and dropped: the loop sleeps
+    // instead of spinning on a readable socket.
+    fake.send("stray between runs", fake.senders[0]);
+    CHECK(fixture.run_for(100ms) < 50);
+    // Queued the moment before a run starts: dropped unread too, not this run's.
+    fake.send(fake.requests[0], fake.senders[0]);
+
+    auto r2 = test::run_probe(fixture, *probe);
+    REQUIRE(r2);
+    CHECK(r2->status == Status::Ok);
+    CHECK(r2->details["stale"] == 0);
+    CHECK(r2->details["mismatched"] == 0);
+    REQUIRE(fake.senders.size() == 2);
+    CHECK(fake.senders[1].same_endpoint(fake.senders[0]));  // the same socket, so the same port
+    CHECK(test::open_fd_count() == fds + 1);
+
+    // A run that fails closes it; the next run opens a fresh one.
+    answer = false;
+    Result r3 = test::run_with_expiry(fixture, *probe, 100ms);
+    CHECK(r3.status == Status::Timeout);
+    CHECK(test::open_fd_count() == fds);
+    answer = true;
+    auto r4 = test::run_probe(fixture, *probe);
+    REQUIRE(r4);
+    CHECK(r4->status == Status::Ok);
+    CHECK(test::open_fd_count() == fds + 1);
+    probe.reset();
+    CHECK(test::open_fd_count() == fds);
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
+TEST_CASE("udp_echo: on a kept socket, an ICMP error that quotes another run's request is ignored",
+          "[udp_echo]") {
+  LoopFixture fixture;
+  {
+    ProbeHarness h(fixture.loop());
+    bool answer = true;
+    EchoFake fake(fixture.loop(), "127.0.0.1", echo_while(answer));
+    auto probe = echo_probe(h, "127.0.0.1", fake.port());
+    auto r1 = test::run_probe(fixture, *probe);
+    REQUIRE(r1);
+    REQUIRE(r1->status == Status::Ok);
+
+    answer = false;
+    std::optional<Result> r2;
+    probe->start(2s, [&](Result r) { r2 = std::move(r); });
+    REQUIRE(fixture.run_until([&] { return fake.requests.size() == 2; }, 1s));
+    REQUIRE(fake.senders[1].same_endpoint(fake.senders[0]));  // the kept socket
+    const SockAddr server = *parse_ip("127.0.0.1", fake.port());
+    // A port unreachable for run 1's request, arriving late, during run 2: not run 2's.
+    test::send_icmp_port_unreachable(fake.senders[1], server, fake.requests[0]);
+    fixture.run_for(100ms);
+    CHECK_FALSE(r2);
+    // One for run 2's own request ends it.
+    test::send_icmp_port_unreachable(fake.senders[1], server, fake.requests[1]);
+    REQUIRE(fixture.run_until([&] { return r2.has_value(); }, 1s));
+    CHECK(r2->status == Status::Refused);
+    CHECK(r2->message == "port unreachable");
   }
   REQUIRE(fixture.finish() == 0);
 }

@@ -54,6 +54,49 @@ TEST_CASE("udp: a port that replies is open", "[udp]") {
   REQUIRE(fixture.finish() == 0);
 }
 
+TEST_CASE("udp: a check keeps its socket after a run that succeeded, and only then", "[udp]") {
+  LoopFixture fixture;
+  {
+    ProbeHarness h(fixture.loop());
+    bool answer = true;
+    std::optional<test::UdpPeer> peer;
+    peer.emplace(fixture.loop(), "127.0.0.1", [&answer](std::string_view) {
+      return answer ? std::optional<std::string>("pong!") : std::nullopt;
+    });
+    auto probe = udp_probe(h, test::endpoint("127.0.0.1"), peer->port());
+    const std::size_t fds = test::open_fd_count();
+
+    auto r1 = test::run_probe(fixture, *probe);
+    REQUIRE(r1);
+    CHECK(r1->message == "open (reply received, 5 bytes)");
+    CHECK(test::open_fd_count() == fds + 1);  // kept
+    const SockAddr first = *peer->last_sender();
+
+    // Between runs, what reaches the kept socket is read and dropped: the loop sleeps.
+    peer->send("late", first);
+    CHECK(fixture.run_for(100ms) < 50);
+    // A reply queued the moment before a run starts is dropped unread: with a silent peer
+    // this run sees nothing, as it would on a fresh socket.
+    answer = false;
+    peer->send("late", first);
+    Result r2 = test::run_with_expiry(fixture, *probe, 100ms);
+    CHECK(r2.status == Status::Ok);
+    CHECK(r2.message == "open|filtered (no response)");
+    CHECK(peer->last_sender()->same_endpoint(first));  // the same socket
+    CHECK(test::open_fd_count() == fds + 1);           // Ok: still kept
+
+    // A run that fails closes it, and each run after it starts from a fresh socket.
+    peer.reset();  // the port closes
+    for (int run = 0; run < 2; ++run) {
+      auto r = test::run_probe(fixture, *probe);
+      REQUIRE(r);
+      CHECK(r->status == Status::Refused);
+      CHECK(test::open_fd_count() == fds - 1);  // neither the peer's socket nor the probe's
+    }
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
 TEST_CASE("udp: a closed port is Refused through ICMP port unreachable", "[udp]") {
   LoopFixture fixture;
   {

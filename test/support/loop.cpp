@@ -1,8 +1,18 @@
 #include "support/loop.h"
 
 #include <cstdio>
+#include <filesystem>
 
 namespace netmond::test {
+
+std::size_t open_fd_count() {
+  std::size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)entry;
+    ++n;
+  }
+  return n;  // includes the directory_iterator's own descriptor, every time alike
+}
 
 LoopFixture::LoopFixture() { uv_loop_init(&loop_); }
 
@@ -36,8 +46,17 @@ bool LoopFixture::run_until(const std::function<bool()>& done, std::chrono::mill
   return done();
 }
 
-void LoopFixture::run_for(std::chrono::milliseconds d) {
-  run_until([] { return false; }, d);
+unsigned LoopFixture::run_for(std::chrono::milliseconds d) {
+  unsigned turns = 0;
+  // run_until asks its predicate once per turn in the prepare phase, and once more for
+  // each uv_run that returns.
+  run_until(
+      [&turns] {
+        ++turns;
+        return false;
+      },
+      d);
+  return turns;
 }
 
 int LoopFixture::finish() {

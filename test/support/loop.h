@@ -5,9 +5,14 @@
 #include <uv.h>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 
 namespace netmond::test {
+
+// How many descriptors this process has open (/proc/self/fd): whether a probe kept or
+// closed its socket.
+std::size_t open_fd_count();
 
 class LoopFixture {
  public:
@@ -21,8 +26,10 @@ class LoopFixture {
   // Runs the loop until `done()` is true or `limit` has passed; returns done().
   bool run_until(const std::function<bool()>& done,
                  std::chrono::milliseconds limit = std::chrono::seconds(5));
-  // Runs the loop for `d` (timers keep firing).
-  void run_for(std::chrono::milliseconds d);
+  // Runs the loop for `d` (timers keep firing). Returns how often the loop went round (its
+  // prepare phase ran), which tells a loop that sleeps (a few turns) from one that spins
+  // on a descriptor nobody reads (thousands).
+  unsigned run_for(std::chrono::milliseconds d);
   // Lets pending close callbacks run, then closes the loop. 0 means nothing leaked;
   // UV_EBUSY means some handle is still open.
   int finish();

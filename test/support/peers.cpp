@@ -89,6 +89,68 @@ UdpPeer::UdpPeer(uv_loop_t* loop, const std::string& ip, Respond respond)
   });
 }
 
+namespace {
+
+// The Internet checksum (RFC 1071) of `data`.
+std::uint16_t inet_checksum(const std::string& data) {
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i + 1 < data.size(); i += 2)
+    sum += static_cast<std::uint32_t>(static_cast<unsigned char>(data[i]) << 8 |
+                                      static_cast<unsigned char>(data[i + 1]));
+  if (data.size() % 2 != 0)
+    sum += static_cast<std::uint32_t>(static_cast<unsigned char>(data.back()) << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(~sum);
+}
+
+void put16(std::string& s, std::size_t at, std::uint16_t v) {
+  s[at] = static_cast<char>(v >> 8);
+  s[at + 1] = static_cast<char>(v & 0xff);
+}
+
+}  // namespace
+
+void send_icmp_port_unreachable(const SockAddr& prober, const SockAddr& server,
+                                std::string_view quoted) {
+  if (prober.family() != AF_INET || server.family() != AF_INET)
+    throw std::invalid_argument("send_icmp_port_unreachable: IPv4 only");
+  const auto& from = reinterpret_cast<const sockaddr_in&>(prober.storage);
+  const auto& to = reinterpret_cast<const sockaddr_in&>(server.storage);
+  // The datagram as it left the prober: IPv4 header, UDP header, payload.
+  std::string ip(20, '\0');
+  ip[0] = 0x45;  // version 4, 5 words of header
+  put16(ip, 2, static_cast<std::uint16_t>(20 + 8 + quoted.size()));
+  ip[8] = 64;  // TTL
+  ip[9] = IPPROTO_UDP;
+  std::memcpy(&ip[12], &from.sin_addr, 4);
+  std::memcpy(&ip[16], &to.sin_addr, 4);
+  put16(ip, 10, inet_checksum(ip));
+  std::string udp(8, '\0');
+  put16(udp, 0, prober.port());
+  put16(udp, 2, server.port());
+  put16(udp, 4, static_cast<std::uint16_t>(8 + quoted.size()));
+  // The ICMP message: type 3 (destination unreachable), code 3 (port), the quote.
+  std::string icmp(8, '\0');
+  icmp[0] = 3;
+  icmp[1] = 3;
+  icmp += ip;
+  icmp += udp;
+  icmp.append(quoted);
+  put16(icmp, 2, inet_checksum(icmp));
+  Fd raw(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP));
+  if (!raw) throw std::runtime_error(std::string("raw ICMP socket: ") + std::strerror(errno));
+  // From the server's address to the prober's: the kernel delivers it locally.
+  sockaddr_in dest = from;
+  dest.sin_port = 0;
+  if (::sendto(raw.get(), icmp.data(), icmp.size(), 0, reinterpret_cast<sockaddr*>(&dest),
+               sizeof dest) != static_cast<ssize_t>(icmp.size()))
+    throw std::runtime_error(std::string("sending an ICMP error: ") + std::strerror(errno));
+}
+
+void UdpPeer::send(std::string_view payload, const SockAddr& to) const {
+  ::sendto(fd_.get(), payload.data(), payload.size(), 0, to.get(), to.length);
+}
+
 void UdpPeer::on_readable() {
   for (;;) {
     char buf[2048];

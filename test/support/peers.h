@@ -45,6 +45,13 @@ std::vector<Fd> fill_accept_queue(const TcpListener& l, const std::string& ip);
 std::uint16_t closed_tcp_port(const std::string& ip);
 std::uint16_t closed_udp_port(const std::string& ip);
 
+// Sends, from a raw socket, the ICMP port unreachable that `server` would send for a UDP
+// datagram from `prober` carrying `quoted` (both IPv4 loopback addresses with ports): the
+// kernel hands it to the prober's socket, quoted payload and all, whenever the test wants,
+// as if it had been delayed on the way. Needs CAP_NET_RAW (tests run as root).
+void send_icmp_port_unreachable(const SockAddr& prober, const SockAddr& server,
+                                std::string_view quoted);
+
 // A UDP socket bound to ip:0 and watched by the loop. For each datagram it calls
 // `respond`; a returned string is sent back to the sender. No `respond`: silent.
 class UdpPeer {
@@ -55,6 +62,8 @@ class UdpPeer {
   int received() const { return received_; }
   // Who sent the last datagram.
   const std::optional<SockAddr>& last_sender() const { return last_sender_; }
+  // Sends `payload` from the peer's address and port, unasked.
+  void send(std::string_view payload, const SockAddr& to) const;
 
  private:
   void on_readable();
