@@ -84,6 +84,9 @@ class NetworkProbe : public Probe {
   std::optional<SockAddr> target_;
   std::optional<Result> result_;  // finished, waiting for its loop turn
   std::optional<Status> ending_;
+  // target_->ip(), cached for make_result().
+  mutable std::optional<SockAddr> target_ip_of_;
+  mutable std::string target_ip_;
   Resolver::Request request_;
   uv::Deferred deferred_;
 };
