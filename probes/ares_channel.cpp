@@ -1,9 +1,16 @@
 #include "ares_channel.h"
 
+#include "base/fd.h"
+
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -59,8 +66,53 @@ bool operator<(const AresChannelOptions& a, const AresChannelOptions& b) {
 // ---------------------------------------------------------------------------------------
 // AresChannel
 
+namespace {
+
+// c-ares opens, reads and writes its sockets through these: AresChannel::open_socket, then
+// exactly the calls c-ares makes itself.
+const ares_socket_functions kSocketFunctions = {
+    [](int family, int type, int protocol, void* self) noexcept -> ares_socket_t {
+      return static_cast<AresChannel*>(self)->open_socket(family, type, protocol);
+    },
+    [](ares_socket_t fd, void*) noexcept { return ::close(fd); },
+    [](ares_socket_t fd, const sockaddr* address, ares_socklen_t length, void*) noexcept {
+      return ::connect(fd, address, length);
+    },
+    [](ares_socket_t fd, void* buffer, size_t size, int flags, sockaddr* from,
+       ares_socklen_t* from_length, void*) noexcept -> ares_ssize_t {
+      return ::recvfrom(fd, buffer, size, flags, from, from_length);
+    },
+    [](ares_socket_t fd, const iovec* parts, int count, void*) noexcept -> ares_ssize_t {
+      return ::writev(fd, parts, count);
+    },
+};
+
+}  // namespace
+
+int AresChannel::open_socket(int family, int type, int protocol) {
+  auto failed = [this](std::string what) {
+    socket_error_ = std::move(what) + ": " + uv::error_text(-errno);
+    return ARES_SOCKET_BAD;
+  };
+  Fd fd(::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
+  if (!fd) return failed("cannot create a socket");
+  int on = 1;
+  if (type == SOCK_STREAM) setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  if (!device_.empty() && setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, device_.c_str(),
+                                     static_cast<socklen_t>(device_.size())) != 0)
+    return failed("cannot bind to interface '" + device_ + "'");
+  if (local_ && local_->family() == family) {
+    SockAddr local = *local_;
+    local.set_port(0);
+    if (::bind(fd.get(), local.get(), local.length) != 0)
+      return failed("cannot bind to source address " + local.ip());
+  }
+  socket_error_.clear();
+  return fd.release();
+}
+
 AresChannel::AresChannel(uv_loop_t* loop, const AresChannelOptions& options)
-    : loop_(loop), timeout_timer_(loop) {
+    : loop_(loop), timeout_timer_(loop), local_(options.local), device_(options.device) {
   init_library_once();
   ares_options opts{};
   opts.flags = options.flags;
@@ -79,17 +131,8 @@ AresChannel::AresChannel(uv_loop_t* loop, const AresChannelOptions& options)
     spdlog::error("{}", error_);
     return;
   }
-  if (options.local && options.local->family() == AF_INET) {
-    // c-ares takes the IPv4 address in host byte order.
-    ares_set_local_ip4(
-        channel_,
-        ntohl(reinterpret_cast<const sockaddr_in*>(options.local->get())->sin_addr.s_addr));
-  } else if (options.local && options.local->family() == AF_INET6) {
-    ares_set_local_ip6(
-        channel_, reinterpret_cast<const unsigned char*>(
-                      &reinterpret_cast<const sockaddr_in6*>(options.local->get())->sin6_addr));
-  }
-  if (!options.device.empty()) ares_set_local_dev(channel_, options.device.c_str());
+  // The source address and interface are applied by open_socket(), not by c-ares.
+  ares_set_socket_functions(channel_, &kSocketFunctions, this);
   if (options.servers.empty()) return;
   // Given as addresses rather than ares_set_servers_ports_csv: no string to build or parse.
   // The list must be set before any query is outstanding (c-ares answers ARES_ENOTIMP

@@ -60,6 +60,16 @@ class AresChannel {
   // nullptr when the channel could not be created (then error() says why).
   ares_channel get() const;
   const std::string& error() const { return error_; }
+  // Why the last socket c-ares asked this channel for could not be set up ("cannot create
+  // a socket: too many open files", "cannot bind to interface 'eth9': ..."), "" when it
+  // could. c-ares reports such a failure to the query as ECONNREFUSED, the same as a
+  // refusal by the server: this tells the two apart.
+  const std::string& socket_error() const { return socket_error_; }
+  // c-ares' socket(), through ares_set_socket_functions: c-ares leaves a socket it did not
+  // open itself alone, so this does what it would (non-blocking, close-on-exec,
+  // TCP_NODELAY, the interface and source address of AresChannelOptions) and keeps why it
+  // failed.
+  int open_socket(int family, int type, int protocol);
   // Arms (or stops) the timeout timer for what c-ares has outstanding.
   void after_submit();
 
@@ -75,6 +85,9 @@ class AresChannel {
   uv_loop_t* loop_;
   uv::Timer timeout_timer_;
   std::string error_;
+  std::string socket_error_;
+  std::optional<SockAddr> local_;
+  std::string device_;
   // ares_destroy reports every open socket closed, so the map outlives the channel.
   std::unordered_map<ares_socket_t, Watch> watches_;
   ares_channel channel_ = nullptr;

@@ -373,6 +373,8 @@ void DnsProbe::on_reply(int status, std::string_view wire) {
   if (status == ARES_ETIMEOUT) return finish(Status::Timeout, timeout_text());
   // c-ares 1.18 reports every failed exchange with the server alike (ICMP port
   // unreachable, a TCP reset or close, an unreachable network) as ECONNREFUSED.
+  if (status == ARES_ECONNREFUSED && channel_ && !channel_->socket_error().empty())
+    return finish(Status::LocalError, channel_->socket_error());
   if (status == ARES_ECONNREFUSED)
     return finish(Status::Refused,
                   fmt::format("no answer from {}: refused, closed or unreachable", server_text()));

@@ -346,6 +346,8 @@ class HttpProbe final : public NetworkProbe {
   static size_t on_body(char* data, size_t size, size_t n, void* self) noexcept;
   static size_t on_header(char* data, size_t size, size_t n, void* self) noexcept;
   static int on_sockopt(void* self, curl_socket_t fd, curlsocktype purpose) noexcept;
+  static curl_socket_t on_open_socket(void* self, curlsocktype purpose,
+                                      curl_sockaddr* address) noexcept;
 
   bool keep_body() const { return expect_body_ || expect_absent_; }
 
@@ -414,33 +416,36 @@ bool HttpProbe::setup(std::string* error) {
   }
   const std::string agent =
       spec_.user_agent.empty() ? std::string("netmond/") + kVersion : spec_.user_agent;
-  bool ok = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_PRIVATE, this) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf_) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpProbe::on_body) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_WRITEDATA, this) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &HttpProbe::on_header) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_HEADERDATA, this) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &HttpProbe::on_sockopt) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, this) == CURLE_OK &&
-            // netmond follows redirects itself, resolving each hop with its own resolver.
-            curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_MAXREDIRS, 0L) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L) == CURLE_OK &&
-            // A monitor probes the target itself: no proxy from http_proxy and friends in
-            // the environment (libcurl would also resolve the proxy's name on a thread).
-            curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_USERAGENT, agent.c_str()) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_.get()) == CURLE_OK &&
-            // Every encoding libcurl can decode; decoded bytes are what on_body caps.
-            curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, spec_.tls_verify ? 1L : 0L) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, spec_.tls_verify ? 2L : 0L) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_CERTINFO, 1L) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, spec_.keepalive ? 0L : 1L) == CURLE_OK &&
-            curl_easy_setopt(e, CURLOPT_FORBID_REUSE, spec_.keepalive ? 0L : 1L) == CURLE_OK;
+  bool ok =
+      curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_PRIVATE, this) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf_) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpProbe::on_body) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_WRITEDATA, this) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &HttpProbe::on_header) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_HEADERDATA, this) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &HttpProbe::on_sockopt) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, this) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &HttpProbe::on_open_socket) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this) == CURLE_OK &&
+      // netmond follows redirects itself, resolving each hop with its own resolver.
+      curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_MAXREDIRS, 0L) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L) == CURLE_OK &&
+      // A monitor probes the target itself: no proxy from http_proxy and friends in
+      // the environment (libcurl would also resolve the proxy's name on a thread).
+      curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_USERAGENT, agent.c_str()) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_.get()) == CURLE_OK &&
+      // Every encoding libcurl can decode; decoded bytes are what on_body caps.
+      curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, spec_.tls_verify ? 1L : 0L) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, spec_.tls_verify ? 2L : 0L) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_CERTINFO, 1L) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, spec_.keepalive ? 0L : 1L) == CURLE_OK &&
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, spec_.keepalive ? 0L : 1L) == CURLE_OK;
   if (ok && !spec_.ca_file.empty())
     ok = curl_easy_setopt(e, CURLOPT_CAINFO, spec_.ca_file.c_str()) == CURLE_OK;
   if (!ok) {
@@ -521,6 +526,17 @@ size_t HttpProbe::on_header(char* data, size_t size, size_t n, void* self) noexc
     if (code >= 200) p->headers_done_ = true;  // not an interim 1xx
   }
   return size * n;
+}
+
+// Opens the connection's socket as libcurl would, keeping why it failed: libcurl reports a
+// socket() that failed (out of descriptors, say) as a plain "Couldn't connect to server".
+curl_socket_t HttpProbe::on_open_socket(void* self, curlsocktype /*purpose*/,
+                                        curl_sockaddr* address) noexcept {
+  auto* p = static_cast<HttpProbe*>(self);
+  curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd == CURL_SOCKET_BAD)
+    p->sockopt_error_ = "cannot create a socket: " + uv::error_text(-errno);
+  return fd;
 }
 
 // Binds the source address and the interface netmond was told to use, as the tcp probe
@@ -627,6 +643,7 @@ void HttpProbe::fail(CURLcode rc) {
   curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
   switch (rc) {
     case CURLE_COULDNT_CONNECT:
+      if (!sockopt_error_.empty()) return finish(Status::LocalError, sockopt_error_);
       if (os_errno == ECONNREFUSED)
         return finish(Status::Refused, "connection refused by " + target_text());
       if (os_errno == ENETUNREACH)

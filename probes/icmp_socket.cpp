@@ -105,6 +105,10 @@ std::shared_ptr<const void> hold_receive_timestamps() {
 
 std::string icmp_open_problem(int ping_errno, int raw_errno, unsigned gid,
                               std::string_view ping_group_range) {
+  // Out of descriptors, the one cause that matters (the permissions said nothing then:
+  // reading ping_group_range failed too).
+  for (int e : {raw_errno, ping_errno})
+    if (e == EMFILE || e == ENFILE) return "cannot open an ICMP socket: " + uv::error_text(-e);
   std::string range;
   std::istringstream words{std::string(ping_group_range)};
   for (std::string w; words >> w;) range += (range.empty() ? "" : " ") + w;

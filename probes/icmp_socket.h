@@ -122,7 +122,8 @@ std::shared_ptr<const void> hold_receive_timestamps();
 
 // Why no ICMP socket could be opened, for the operator: the ping socket's errno and the raw
 // socket's, with the group the kernel checked and net.ipv4.ping_group_range as read. When
-// both were refused for want of permission, says what to grant.
+// both were refused for want of permission, says what to grant. Out of descriptors (EMFILE,
+// ENFILE on either), says only that.
 std::string icmp_open_problem(int ping_errno, int raw_errno, unsigned gid,
                               std::string_view ping_group_range);
 

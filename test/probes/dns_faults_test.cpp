@@ -427,3 +427,31 @@ TEST_CASE("dns: source_address and interface bind the query's socket", "[dns]") 
   }
   REQUIRE(fixture.finish() == 0);
 }
+
+TEST_CASE("dns: an interface or source address that cannot be bound is a local error", "[dns]") {
+  LoopFixture fixture;
+  {
+    test::UdpPeer peer(fixture.loop(), "127.0.0.1",
+                       [](std::string_view query) { return test::nxdomain_reply(query); });
+    ProbeHarness h(fixture.loop());
+    Endpoint bad_device = test::endpoint("127.0.0.1");
+    bad_device.interface = "nosuchdev0";
+    Endpoint bad_source = test::endpoint("127.0.0.1");
+    bad_source.source_address = "192.0.2.1";  // not this host's: bind() says so, nothing is sent
+    struct Case {
+      Endpoint endpoint;
+      std::string message;
+    };
+    for (const Case& c :
+         {Case{bad_device, "cannot bind to interface 'nosuchdev0': no such device"},
+          Case{bad_source, "cannot bind to source address 192.0.2.1: address not available"}}) {
+      auto probe =
+          make_probe(h.ctx, c.endpoint, test::loopback_dns_spec(peer.port(), kName, RrType::A));
+      Result r = run(fixture, *probe);
+      CHECK(r.status == Status::LocalError);
+      CHECK(r.message == c.message);
+    }
+    CHECK(peer.received() == 0);
+  }
+  REQUIRE(fixture.finish() == 0);
+}
