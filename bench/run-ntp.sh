@@ -15,11 +15,12 @@
 #              with --concurrency in flight on one connected non-blocking UDP socket and
 #              epoll; CPU = its getrusage over them
 #   netmond    ntp_probe_bench: netmond's ntp probe (make_probe with a spec parsed by the
-#              ntp type's parse(): one request per run, each from a fresh connected socket),
+#              ntp type's parse(): one request per run, from the check's connected socket,
+#              kept between runs that succeed),
 #              --concurrency probes, --runs runs; CPU = the process's getrusage from first
 #              start to last result
-#   floorsock  the floor with a fresh connected socket per request (as the probe opens one
-#              per request), --concurrency in flight: what that design costs by itself
+#   floorsock  the floor with a fresh connected socket per request (as the probe opened one
+#              before it kept its socket), --concurrency in flight: what that design costs
 #   floor1     the floor, one request at a time
 #   netmond1   the netmond probe, one run at a time
 #   check      check_ntp_time -H 127.0.0.1 -p PORT (monitoring-plugins) run --check-runs

@@ -9,15 +9,16 @@
 #   floor      udp_floor: --runs requests with --concurrency in flight on one connected
 #              non-blocking UDP socket and epoll (send, recv, match); CPU = its getrusage
 #   netmond    udp_probe_bench: netmond's udp probe (make_probe on the daemon's loop,
-#              payload "netmond!": one datagram per run from a fresh connected socket),
+#              payload "netmond!": one datagram per run from the check's connected socket,
+#              kept between runs that succeed),
 #              --concurrency probes, --runs runs; CPU = the process's getrusage from
 #              first start to last result
 #   echo       udp_echo_probe_bench: netmond's udp_echo probe (the daemon's defaults: one
 #              request per run, "netmond echo check" and its 52-byte nonce trailer, 70
-#              bytes, from a fresh connected socket, the echo checked byte for byte), as
+#              bytes, from the check's kept connected socket, the echo checked byte for byte), as
 #              netmond does; the same floor is its floor (issue 10: ≤ 2× for udp_echo too)
-#   floorsock  the floor with a fresh connected socket per request, as the probes open:
-#              what that design costs by itself
+#   floorsock  the floor with a fresh connected socket per request, as the probes opened
+#              before they kept theirs: what that design costs by itself
 #   floor1     the floor, one request at a time
 #   netmond1   the netmond probe, one run at a time
 #   check      check_udp -H 127.0.0.1 -p PORT -s netmond! -e netmond! run --check-runs
