@@ -4,6 +4,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -14,6 +15,7 @@ SystemdNotifier::SystemdNotifier(uv_loop_t* loop) {
   const char* socket = std::getenv("NOTIFY_SOCKET");
   enabled_ = socket != nullptr && *socket != '\0';
   if (!enabled_) return;
+  status_timer_.emplace(loop);
   // > 0 only when WATCHDOG_USEC is set and WATCHDOG_PID, if set, is ours.
   std::uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
@@ -28,7 +30,15 @@ SystemdNotifier::SystemdNotifier(uv_loop_t* loop) {
   }
 }
 
-void SystemdNotifier::ready(const std::string& status) { send("READY=1\nSTATUS=" + status); }
+namespace {
+constexpr std::chrono::seconds kStatusEvery{1};
+}  // namespace
+
+void SystemdNotifier::ready(const std::string& status) {
+  send("READY=1\nSTATUS=" + status);
+  last_status_ = uv::now();
+  if (status_timer_) status_timer_->stop();  // this text is the latest
+}
 
 void SystemdNotifier::reloading() {
   // systemd 253+ wants MONOTONIC_USEC with RELOADING=1 (Type=notify-reload); 252 ignores it.
@@ -42,9 +52,19 @@ void SystemdNotifier::reloading() {
 void SystemdNotifier::stopping() {
   send("STOPPING=1");
   watchdog_.reset();
+  status_timer_.reset();
 }
 
-void SystemdNotifier::status(const std::string& status) { send("STATUS=" + status); }
+void SystemdNotifier::status(const std::string& status) {
+  if (!enabled_) return;
+  pending_status_ = status;
+  if (status_timer_->active()) return;  // a send is due, and takes the latest text
+  const auto wait = std::max(std::chrono::nanoseconds(0), last_status_ + kStatusEvery - uv::now());
+  status_timer_->start(wait, [this] {
+    send("STATUS=" + pending_status_);
+    last_status_ = uv::now();
+  });
+}
 
 void SystemdNotifier::send(const std::string& state) {
   if (!enabled_) return;

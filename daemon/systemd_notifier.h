@@ -4,7 +4,10 @@
 //                   scheduled (at start, and after every reload, also a rejected one)
 //   reloading()     RELOADING=1 + MONOTONIC_USEC=: a SIGHUP reload begins
 //   stopping()      STOPPING=1: shutdown begins
-//   status(text)    STATUS=: the one-line summary `systemctl status` shows
+//   status(text)    STATUS=: the one-line summary `systemctl status` shows; at most one a
+//                   second (the latest text wins), however many checks change state: each
+//                   is a datagram PID 1 must read, and sd_notify(3) blocks the loop when
+//                   the manager's queue of them is full
 //   WATCHDOG=1      from a loop timer at half of WATCHDOG_USEC, so a stalled loop misses
 //                   its pings and systemd restarts the daemon (WatchdogSec= in the unit)
 // Without NOTIFY_SOCKET (not started by systemd with Type=notify) everything is silent and
@@ -40,6 +43,10 @@ class SystemdNotifier {
   bool send_failed_ = false;  // log the first failure only
   std::chrono::microseconds watchdog_ping_{};
   std::optional<uv::Timer> watchdog_;
+  // status(): the text waiting for its turn, the timer that sends it, the last send.
+  std::string pending_status_;
+  std::optional<uv::Timer> status_timer_;
+  std::chrono::nanoseconds last_status_{};
 };
 
 }  // namespace netmond
