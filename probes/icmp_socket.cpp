@@ -208,10 +208,15 @@ int IcmpSocket::open_raw(RawIcmpSockets& raw, const Options& o, int ping_errno) 
   if (raw_) return 0;
   const std::string why = uv::error_text(rc);
   switch (step) {
-    case DatagramSocket::Step::Socket:
+    case DatagramSocket::Step::Socket: {
+      // Out of descriptors, reading ping_group_range would fail as well, and the message
+      // does not need it.
+      const bool out_of_descriptors =
+          -rc == EMFILE || -rc == ENFILE || ping_errno == EMFILE || ping_errno == ENFILE;
       return fail(Step::Socket, rc,
                   icmp_open_problem(ping_errno, -rc, static_cast<unsigned>(getegid()),
-                                    read_ping_group_range()));
+                                    out_of_descriptors ? "" : read_ping_group_range()));
+    }
     case DatagramSocket::Step::Device:
       return fail(Step::Device, rc, "cannot bind to interface '" + o.device + "': " + why);
     case DatagramSocket::Step::Bind:

@@ -20,6 +20,7 @@ class NetmondEcho {
   const std::vector<std::string>& addresses() const { return addresses_; }
   // The port of the first address.
   std::string port() const;
+  pid_t pid() const { return child_.pid(); }
 
   // SIGTERM and the exit code (nullopt when it takes over `limit`).
   std::optional<int> stop(std::chrono::milliseconds limit = std::chrono::seconds(5));
