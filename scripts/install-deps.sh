@@ -11,6 +11,7 @@ packages="
   iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils chrony
   iputils-ping fping systemd nftables
   scdoc dpkg-dev man-db groff-base prometheus
+  gdb
 "
 
 missing=""
