@@ -16,6 +16,7 @@ constexpr int kIcmpPortUnreach = 3;   // ICMP_PORT_UNREACH
 constexpr int kIcmp6DestUnreach = 1;  // ICMP6_DST_UNREACH
 constexpr int kIcmp6PortUnreach = 4;  // ICMP6_DST_UNREACH_NOPORT
 constexpr std::size_t kPayloadKept = 512;
+constexpr int kDiscardedPerCall = 64;
 }  // namespace
 
 bool SocketError::icmp() const {
@@ -123,10 +124,16 @@ void DatagramSocket::idle() {
 void DatagramSocket::discard_queued() {
   if (!is_open()) return;
   char buf[64];  // datagrams are cut: only their removal from the queue matters
-  // Bounded: an error that reading the queues does not clear must not spin here.
-  for (int errors = 0; errors < 2;) {
+  // Bounded, so that neither a peer that never stops sending nor an error that reading the
+  // queues does not clear can hold the loop here: what is left waits for the next turn.
+  int datagrams = 0;
+  for (int errors = 0; errors < 2 && datagrams < kDiscardedPerCall;) {
     ssize_t n = ::recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT);
-    if (n >= 0 || errno == EINTR) continue;
+    if (n >= 0) {
+      ++datagrams;
+      continue;
+    }
+    if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     ++errors;
     // A pending error (recv returned and cleared it): its details wait on the error queue.

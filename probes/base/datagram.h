@@ -84,8 +84,9 @@ class DatagramSocket {
   void set_callbacks(ReadableFn on_readable, ErrorFn on_error);
   // Between runs: every datagram and error that arrives is read and dropped.
   void idle();
-  // Reads and drops what is queued now (datagrams, queued errors, a pending SO_ERROR)
-  // without calling back: a run that begins on a kept socket hears only its own answers.
+  // Reads and drops what is queued now (datagrams, 64 at most per call; queued errors; a
+  // pending SO_ERROR) without calling back: a run that begins on a kept socket hears only
+  // its own answers.
   void discard_queued();
   // Sends one datagram on the connected socket; the bytes sent or a negative errno.
   long send(const void* data, std::size_t size);

@@ -109,20 +109,27 @@ TEST_CASE("netmond-echo under a flood: rate limits hold, memory stays, legitimat
   INFO("echoes per flooding source: at most " << most << ", allowed " << allowed);
   CHECK(most <= allowed);
   CHECK(total < kSources * kPerSource);  // the limit dropped some
-  // Nothing reflected to a low port. The legitimate client is still answered: the flood
-  // (some 200,000 datagrams a second) overruns the server's socket buffer, where the kernel
-  // drops at random, so the client loses some too (10-30% here), but never most.
+  // Nothing reflected to a low port. The legitimate client is still answered during the
+  // flood, though not always: the flood (some 200,000 datagrams a second) overruns the
+  // server's socket buffer, where the kernel drops at random, the client's datagrams too
+  // (it got 75-100% of its echoes on an idle machine, 38% under ASan with the suite running
+  // beside it). What the server owes it is shown after the flood, below.
   CHECK(low_echoed == 0);
-  INFO("client: " << client_echoed << " of " << client_sent);
-  CHECK(client_echoed >= client_sent / 2);
+  INFO("client during the flood: " << client_echoed << " of " << client_sent);
+  CHECK(client_echoed > 0);
   // Memory: the source table is allocated once; a flood adds nothing lasting.
   const long rss_after = rss_kib(echo.pid());
   INFO("RSS " << rss_before << " -> " << rss_after << " KiB");
   CHECK(rss_after - rss_before < 4096);
-  // Still serving, and it exits cleanly.
-  ::send(client.get(), "after", 5, 0);
-  pollfd p{client.get(), POLLIN, 0};
-  CHECK(::poll(&p, 1, 2000) == 1);
+  // Once the flood stops, the client gets every echo again: its own bucket was never
+  // touched by the flood's sources, and the server kept nothing of them that slows it.
+  int after = 0;
+  for (int i = 0; i < 10; ++i) {
+    ::send(client.get(), "after", 5, 0);
+    pollfd p{client.get(), POLLIN, 0};
+    if (::poll(&p, 1, 1000) == 1) after += drain(client);
+  }
+  CHECK(after == 10);
   auto code = echo.stop();
   REQUIRE(code);
   CHECK(*code == 0);

@@ -175,7 +175,9 @@ std::string netmond_bin() { return NETMOND_BIN; }
 
 std::string temp_dir() {
   static std::string base = [] {
-    char tmpl[] = "/tmp/netmond-test-XXXXXX";
+    // "DB" in the name on purpose: test_pki() once looped for ever on a path that
+    // contained it (support/tls.cpp), which a random name did once in a few hundred runs.
+    char tmpl[] = "/tmp/netmond-test-DB-XXXXXX";
     std::string dir = mkdtemp(tmpl);
     static std::string to_remove = dir;
     std::atexit([] { std::filesystem::remove_all(to_remove); });
