@@ -165,8 +165,7 @@ bool NtpProbe::open_socket() {
   if (socket_.connected_to(target())) {
     // The last run's socket. What reached it since is dropped unread (a late answer would
     // be stale anyway: every request carries a nonce of its own).
-    socket_.discard_queued();
-    socket_.set_callbacks(std::move(on_readable), std::move(on_error));
+    socket_.resume(std::move(on_readable), std::move(on_error));
     return true;
   }
   int rc = socket_.open(loop(), target().family(), source() ? &*source() : nullptr,

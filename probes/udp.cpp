@@ -63,8 +63,7 @@ void UdpProbe::on_target() {
     // The socket of the last run, which succeeded (close_io()). What reached it since,
     // a reply or an ICMP error later than that run's deadline, is dropped unread: this run
     // counts only what follows its own datagram.
-    socket_.discard_queued();
-    socket_.set_callbacks(std::move(on_readable), std::move(on_error));
+    socket_.resume(std::move(on_readable), std::move(on_error));
   } else {
     rc = socket_.open(loop(), target().family(), source() ? &*source() : nullptr,
                       endpoint().interface, std::move(on_readable), std::move(on_error));
@@ -85,7 +84,7 @@ void UdpProbe::on_target() {
     case EHOSTUNREACH: return finish(Status::Unreachable, "host unreachable (" + to + ")");
     case EADDRNOTAVAIL:
       return finish(Status::Unreachable, "network unreachable (" + to + ": " + why + ")");
-    // An ICMP error can surface on send(); discard_queued() or a fresh socket makes it
+    // An ICMP error can surface on send(); resume() or a fresh socket makes it
     // this run's own.
     case ECONNREFUSED: return finish(Status::Refused, "port closed (ICMP port unreachable)");
     default: return finish(Status::LocalError, "cannot send to " + to + ": " + why);

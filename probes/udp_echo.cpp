@@ -352,8 +352,7 @@ int EchoExchange::open_udp(const SockAddr& target) {
   if (options_.keep_socket && udp_.connected_to(target) && same_source &&
       udp_interface_ == options_.interface) {
     // What arrived since the last run is dropped unread: it cannot be this run's.
-    udp_.discard_queued();
-    udp_.set_callbacks(std::move(on_readable), std::move(on_error));
+    udp_.resume(std::move(on_readable), std::move(on_error));
     return 0;
   }
   udp_source_ = options_.source;

@@ -117,6 +117,11 @@ void DatagramSocket::set_callbacks(ReadableFn on_readable, ErrorFn on_error) {
   on_error_ = std::move(on_error);
 }
 
+void DatagramSocket::resume(ReadableFn on_readable, ErrorFn on_error) {
+  discard_queued();
+  set_callbacks(std::move(on_readable), std::move(on_error));
+}
+
 void DatagramSocket::idle() {
   set_callbacks([this] { discard_queued(); }, nullptr);
 }

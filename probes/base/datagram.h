@@ -80,8 +80,11 @@ class DatagramSocket {
   int connect(const SockAddr& peer);
   // Whether the socket is open and connect()ed to `peer` (same address and port).
   bool connected_to(const SockAddr& peer) const;
-  // Replaces the callbacks (a new run of the check that keeps this socket).
+  // Replaces the callbacks.
   void set_callbacks(ReadableFn on_readable, ErrorFn on_error);
+  // A new run on a kept socket: drops what is queued (discard_queued()), then takes the
+  // run's callbacks, so the run hears only what follows its own request.
+  void resume(ReadableFn on_readable, ErrorFn on_error);
   // Between runs: every datagram and error that arrives is read and dropped.
   void idle();
   // Reads and drops what is queued now (datagrams, 64 at most per call; queued errors; a
