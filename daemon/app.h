@@ -87,6 +87,7 @@ class App : public Reporter {
   std::unique_ptr<Metrics> metrics_;        // daemon mode only; goes before the scheduler
   std::optional<uv::Signal> sighup_, sigterm_, sigint_;
   std::optional<uv::Timer> stop_timer_;
+  std::optional<uv::Prepare> flush_logs_;           // log::flush() once per loop turn
   std::optional<SystemdNotifier> notifier_;         // daemon mode only, not --once
   std::string reload_problem_;                      // the last rejected reload, for STATUS=
   std::optional<uv::BackgroundWork> reload_work_;   // the reload being read, if any

@@ -88,8 +88,10 @@ class JournalSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex>
 };
 
 std::function<void()> g_before_output, g_after_output;
+bool g_deferred_flush = false;  // defer_flush()
 
-// stdout, whole lines, flushed; bracketed by the console's hooks when it has a prompt up.
+// stdout, whole lines, flushed unless deferred; bracketed by the console's hooks when it
+// has a prompt up (and then flushed at once: the prompt is redrawn after the line).
 class StdoutSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
@@ -97,7 +99,7 @@ class StdoutSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex> 
     formatter_->format(msg, line);
     if (g_before_output) g_before_output();
     std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fflush(stdout);
+    if (!g_deferred_flush || g_before_output) std::fflush(stdout);
     if (g_after_output) g_after_output();
   }
   void flush_() override { std::fflush(stdout); }
@@ -169,6 +171,13 @@ std::optional<spdlog::level::level_enum> parse_level(const std::string& name) {
   if (name == "error") return spdlog::level::err;
   return std::nullopt;
 }
+
+void defer_flush(bool deferred) {
+  g_deferred_flush = deferred;
+  if (!deferred) flush();
+}
+
+void flush() { std::fflush(stdout); }
 
 spdlog::logger& general() { return *loggers().general; }
 spdlog::logger& events() { return *loggers().events; }

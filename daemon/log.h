@@ -33,6 +33,13 @@ std::optional<spdlog::level::level_enum> parse_level(const std::string& name);
 // results print above the prompt. Empty functions: none.
 void set_terminal_hooks(std::function<void()> before, std::function<void()> after);
 
+// With `deferred`, lines written to stdout stay in its buffer until flush(); the daemon
+// flushes once per loop turn, before the loop waits (one write(2) for a turn's results,
+// not one per line). Lines are written at once while the console's prompt is up, and
+// whatever the mode when stdout is a terminal (line-buffered by stdio).
+void defer_flush(bool deferred);
+void flush();
+
 spdlog::logger& general();
 spdlog::logger& events();
 // Whether event() sends to the journal (setup()'s choice): the reporter builds the

@@ -1,6 +1,7 @@
 #include "report.h"
 
 #include "base/duration.h"
+#include "json_line.h"
 #include "log.h"
 
 #include <fmt/chrono.h>
@@ -12,15 +13,30 @@ namespace netmond {
 
 std::string rfc3339_ms(std::chrono::system_clock::time_point ts) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ts.time_since_epoch());
-  std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", tm, ms.count() % 1000);
+  auto secs = static_cast<std::time_t>(ms.count() / 1000);
+  // Every result line carries one: the date and time are formatted once a second, not
+  // per line (results come thousands a second; the loop is the only writer).
+  thread_local std::time_t cached_secs = -1;
+  thread_local std::string cached_prefix;
+  if (secs != cached_secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    cached_prefix = fmt::format("{:%Y-%m-%dT%H:%M:%S}.", tm);
+    cached_secs = secs;
+  }
+  const auto millis = static_cast<unsigned>(ms.count() % 1000);
+  std::string out = cached_prefix;
+  out += char('0' + millis / 100);
+  out += char('0' + millis / 10 % 10);
+  out += char('0' + millis % 10);
+  out += 'Z';
+  return out;
 }
 
 double round_ms(std::chrono::nanoseconds d) {
   // Microsecond resolution is what a steady-clock latency can honestly claim.
-  return std::round(static_cast<double>(d.count()) / 1e3) / 1e3;
+  const double ms = std::round(static_cast<double>(d.count()) / 1e3) / 1e3;
+  return ms == 0 ? 0.0 : ms;  // never "-0.0" for a lateness of -0.4 µs
 }
 
 namespace {
@@ -63,14 +79,23 @@ nlohmann::ordered_json result_json(const CheckConfig& check, const CheckState& s
 
 std::string result_json_line(const CheckConfig& check, const CheckState& state, const Result& r,
                              const RunInfo& info, std::chrono::system_clock::time_point ts) {
-  // Logged for every result: the details are serialised in place, not deep-copied into
-  // the line's object first.
-  std::string line = result_head(check, state, r, info, ts).dump(-1, ' ', false, kDumpError);
-  line.pop_back();  // the head's closing brace
-  line += ",\"details\":";
-  line += r.details.dump(-1, ' ', false, kDumpError);
-  line += '}';
-  return line;
+  // Logged for every result: written member by member, the same bytes as result_json()
+  // dumped (report_test pins it), without building the object first.
+  return JsonLine()
+      .string("ts", rfc3339_ms(ts))
+      .string("event", "result")
+      .string("check", check.name)
+      .string("type", check.type())
+      .string("target", check.target())
+      .boolean("ok", r.ok())
+      .string("state", to_string(state.health))
+      .milliseconds("latency_ms", r.latency)
+      .string("message", r.message)
+      .string("reason", code(r.status))
+      .milliseconds("lateness_ms", info.lateness)
+      .number("attempts", info.attempts)
+      .json("details", r.details)
+      .take();
 }
 
 nlohmann::ordered_json transition_json(const CheckConfig& check, Health from, Health to,
@@ -119,7 +144,13 @@ void LogReporter::result(const CheckConfig& check, const CheckState& state, cons
   fields.push_back({"LATENCY_US", std::to_string(r.latency.count() / 1000)});
   fields.push_back({"ATTEMPTS", std::to_string(info.attempts)});
   fields.push_back({"LATENESS_US", std::to_string(info.lateness.count() / 1000)});
-  fields.push_back({"DETAILS", r.details.dump(-1, ' ', false, kDumpError)});
+  // In JSON the line already holds the details, last: the same text, not a second dump.
+  // `,"details":` cannot occur earlier in the line, where every quote inside a string is
+  // escaped and every key is ours.
+  const auto at = format_ == LogFormat::Json ? line.find(",\"details\":") : std::string::npos;
+  fields.push_back({"DETAILS", at != std::string::npos
+                                   ? line.substr(at + 11, line.size() - at - 12)
+                                   : r.details.dump(-1, ' ', false, kDumpError)});
   log::event(level, r.ok() ? journal::kInfo : journal::kWarning, line, fields);
 }
 

@@ -121,9 +121,11 @@ void CheckRunner::finish_attempt(Result r) {
   Health before = state_.health;
   state_ = next_state(state_, r.ok(), config_.fail_after, config_.recover_after,
                       std::chrono::system_clock::now());
-  last_ = r;
-  reporter_.result(config_, state_, r, info);
-  if (state_.health != before) reporter_.transition(config_, before, state_.health, r);
+  // Moved, not copied: the details are a tree of allocations. The reporters see the new
+  // state and last result together.
+  const Result& last = last_.emplace(std::move(r));
+  reporter_.result(config_, state_, last, info);
+  if (state_.health != before) reporter_.transition(config_, before, state_.health, last);
 
   if (periodic_) {
     // The first slot strictly after now: an overrun skips slots rather than bursting.

@@ -72,6 +72,20 @@ int Signal::start(int signum, Fn fn) {
       signum);
 }
 
+Prepare::Prepare(uv_loop_t* loop) : slot_(new SlotT) {
+  uv_prepare_init(loop, &slot_->handle);
+  slot_->handle.data = slot_;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&slot_->handle));
+}
+
+void Prepare::start(Fn fn) {
+  slot_->fn = std::move(fn);
+  uv_prepare_start(&slot_->handle, [](uv_prepare_t* h) noexcept {
+    auto* s = static_cast<SlotT*>(h->data);
+    if (!s->closed) s->fn();
+  });
+}
+
 Poll& Poll::operator=(Poll&& o) noexcept {
   if (this != &o) {
     detail::close_slot(slot_);

@@ -84,6 +84,25 @@ class Signal {
   SlotT* slot_ = nullptr;
 };
 
+// Runs `fn` on every loop turn just before the loop waits for I/O (uv_prepare_t): work
+// batched over a turn (buffered log lines) is finished there, before the loop sleeps.
+// It does not keep the loop running by itself.
+class Prepare {
+ public:
+  using Fn = std::function<void()>;
+  explicit Prepare(uv_loop_t* loop);
+  ~Prepare() { detail::close_slot(slot_); }
+  Prepare(Prepare&& o) noexcept : slot_(std::exchange(o.slot_, nullptr)) {}
+  Prepare(const Prepare&) = delete;
+  Prepare& operator=(const Prepare&) = delete;
+
+  void start(Fn fn);
+
+ private:
+  using SlotT = detail::Slot<uv_prepare_t, Fn>;
+  SlotT* slot_ = nullptr;
+};
+
 // Watches a file descriptor it does not own. Close the Poll before closing the fd:
 // declare the fd owner before the Poll in a class so destruction runs in that order.
 class Poll {

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cstring>
 #include <map>
@@ -165,6 +166,32 @@ TEST_CASE("under systemd, results and state changes are journal entries with fie
   REQUIRE(code);
   CHECK(*code == 0);
   CHECK(d.out().empty());
+}
+
+TEST_CASE("in JSON, a journal entry's DETAILS is the details of its MESSAGE line",
+          "[daemon][journal]") {
+  if (!can_unshare()) {
+    WARN("skipped: cannot create a mount namespace here (needs root)");
+    return;
+  }
+  TcpListener open("127.0.0.1");
+  const int closed = closed_tcp_port("127.0.0.1");
+  JournalSocket journal;
+  auto cfg = write_file(temp_dir(), "n.yaml", config(open.port(), closed, "journal, format: json"));
+  ChildProcess d(netmond_in_ns(journal.dir(), cfg, false));
+  for (const char* check : {"open", "closed"}) {
+    auto e = journal.until({{"EVENT", "result"}, {"CHECK", check}});
+    REQUIRE(e);
+    auto line = nlohmann::ordered_json::parse((*e)["MESSAGE"]);
+    CHECK(line["check"] == check);
+    // Taken from the line, not dumped again: the same object, byte for byte.
+    CHECK(nlohmann::ordered_json::parse((*e)["DETAILS"]) == line["details"]);
+    CHECK((*e)["DETAILS"] == line["details"].dump());
+  }
+  d.signal(SIGTERM);
+  auto code = d.wait(5s);
+  REQUIRE(code);
+  CHECK(*code == 0);
 }
 
 TEST_CASE("log.target journal without a journal falls back to stdout, stdout is the default",

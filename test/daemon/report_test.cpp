@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 using namespace netmond;
 using namespace std::chrono_literals;
 
@@ -68,6 +70,33 @@ TEST_CASE("the logged result line is the result object's text, byte for byte", "
   CHECK(
       line().ends_with(",\"details\":{\"status_code\":200,\"headers\":{\"x\":\"a\\\"b\\n\"},"
                        "\"raw\":\"\ufffd\ufffd\"}}"));
+
+  // The line is written member by member: every string that needs escaping or is not
+  // plain ASCII, and every rounding of the durations, must come out as nlohmann writes it.
+  for (const char* message : {"", "plain", "tab\there", "quote \" and \\", "\x01\x1f\x7f",
+                              "caf\xc3\xa9 \xe2\x9c\x93", "cut \xc3", "\xed\xa0\x80 surrogate"}) {
+    r.message = message;
+    CHECK(line() == dumped());
+  }
+  for (auto d :
+       {0ns, 1ns, 499ns, 500ns, 999ns, 1'000ns, 1'500ns, 1'000'000ns, 1'230'000ns, 12'345'678ns,
+        2'000'000'000ns, 86'400'000'000'000ns, -1ns, -400ns, -500ns, -1'500'000ns}) {
+    r.latency = d;
+    info.lateness = -d;
+    CHECK(line() == dumped());
+  }
+  for (unsigned a : {0u, 1u, 10u, 4'294'967'295u}) {
+    info.attempts = a;
+    CHECK(line() == dumped());
+  }
+  // The timestamp's date is cached per second: a new second, and back, still right.
+  for (auto t : {ts, ts + 999ms, ts + 1s, ts - 1h, ts + 1s}) {
+    CHECK(result_json_line(tcp_check(), s, r, info, t) ==
+          result_json(tcp_check(), s, r, info, t)
+              .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  }
+  CHECK(round_ms(-400ns) == 0.0);
+  CHECK_FALSE(std::signbit(round_ms(-400ns)));  // "0.0", not "-0.0"
 }
 
 TEST_CASE("a state change names both states and its cause", "[report]") {
