@@ -1,9 +1,14 @@
 # Thin wrappers over the CMake presets (CMakePresets.json): CMake users can run the same
 # `cmake --preset`, `cmake --build --preset` and `ctest --preset` commands by hand.
-.PHONY: all deps build build-asan run test test-default test-asan clean bench package
+.PHONY: all deps build build-asan build-fuzz run test test-default test-asan test-fuzz fuzz clean \
+  bench package
 
 JOBS ?= $(shell nproc)
 CONFIG ?= etc/netmond.yaml
+# Seconds per fuzz target: `make fuzz` (docs/reliability.md#fuzzing), and the short run of
+# every target in `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 5
 
 all: build
 
@@ -18,18 +23,32 @@ build-asan: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
 
+# The libFuzzer targets (fuzz/): clang-14, ASan + UBSan, a build tree of their own.
+build-fuzz: deps
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+
 # Runs a local echo server and the daemon in the foreground on the example config until
 # Ctrl-C (scripts/run-local.sh).
 run: build
 	./scripts/run-local.sh $(CONFIG)
 
-test: test-default test-asan
+test: test-default test-asan test-fuzz
 
 test-default: build
 	ctest --preset default -j $(JOBS)
 
 test-asan: build-asan
 	ctest --preset asan -j $(JOBS)
+
+# Every fuzz target for a few seconds from its seeds, so that a regression shows in CI.
+test-fuzz: build-fuzz
+	./scripts/run-fuzz.sh $(FUZZ_TEST_SECONDS)
+
+# Every fuzz target for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=600); a crash fails it and
+# leaves its input in build/fuzz/crashes/TARGET/.
+fuzz: build-fuzz
+	./scripts/run-fuzz.sh $(FUZZ_SECONDS)
 
 # The Debian package: build/default/netmond_<version>_amd64.deb (and its -dbgsym .ddeb);
 # install it with `sudo apt install ./build/default/netmond_*.deb` (docs/operations.md#install).

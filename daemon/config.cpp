@@ -2,6 +2,7 @@
 
 #include "base/address.h"
 #include "base/duration.h"
+#include "yaml_documents.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -696,10 +697,18 @@ std::optional<Config> parse_config(const std::string& text, const std::string& f
   }
   // yaml-cpp reports through exceptions; none may leave the loader.
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1)
-      diag.error(docs[1].Mark(), "", "only one YAML document is allowed (remove the '---')");
-    Loader(&diag).load(docs.empty() ? YAML::Node() : docs[0], &config);
+    const YamlDocuments docs = load_yaml_documents(text);
+    if (docs.stuck) {
+      const auto at = static_cast<size_t>(docs.stuck->pos);
+      const char c = at < text.size() ? text[at] : '\0';
+      diag.error(*docs.stuck, "",
+                 c > 0x20 && c < 0x7f ? fmt::format("YAML syntax error: unexpected '{}'", c)
+                                      : std::string("YAML syntax error: unexpected text"));
+    } else {
+      if (docs.second)
+        diag.error(*docs.second, "", "only one YAML document is allowed (remove the '---')");
+      Loader(&diag).load(docs.first, &config);
+    }
   } catch (const YAML::ParserException& e) {
     diag.error(e.mark, "", fmt::format("YAML syntax error: {}", e.msg));
   } catch (const YAML::Exception& e) {

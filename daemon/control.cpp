@@ -43,14 +43,6 @@ SocketProbe probe_socket(const std::string& path, int* err) {
   return *err == ECONNREFUSED ? SocketProbe::Stale : SocketProbe::Failed;
 }
 
-// "[json.exception.parse_error.101] parse error at line 1, column 3: ..." without the tag.
-std::string parse_error_text(const char* what) {
-  std::string_view w = what;
-  if (auto end = w.find("] "); w.starts_with("[") && end != std::string_view::npos)
-    w.remove_prefix(end + 2);
-  return std::string(w);
-}
-
 }  // namespace
 
 nlohmann::ordered_json check_status_json(const CheckRunner& runner) {
@@ -228,20 +220,12 @@ void ControlServer::process(Client& c) {
 }
 
 void ControlServer::handle(Client& c, const std::string& line) {
-  nlohmann::json request;
-  try {
-    request = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    return send(c, error(fmt::format("bad JSON: {}", parse_error_text(e.what()))));
-  }
-  if (!request.is_object() || !request.contains("command") || !request["command"].is_string())
-    return send(c,
-                error(R"(a request is a JSON object with a "command", e.g. {"command":"status"})"));
-  if (request.contains("check") && !request["check"].is_string())
-    return send(c, error(R"("check" must be a string, the name of a check)"));
-  const std::string command = request["command"];
-  if (command == "status") return send(c, status(request));
-  if (command == "run") return run(c, request);
+  std::string why;
+  const std::optional<ControlRequest> request = parse_control_request(line, &why);
+  if (!request) return send(c, error(why));
+  const std::string& command = request->command;
+  if (command == "status") return send(c, status(*request));
+  if (command == "run") return run(c, *request);
   if (command == "reload") return reload(c);
   if (command == "version") return send(c, hooks_.version());
   if (command == "watch") {
@@ -253,10 +237,10 @@ void ControlServer::handle(Client& c, const std::string& line) {
        error(fmt::format("unknown command '{}' (status, run, reload, watch, version)", command)));
 }
 
-Json ControlServer::status(const nlohmann::json& request) {
+Json ControlServer::status(const ControlRequest& request) {
   Json checks = Json::array();
-  if (request.contains("check")) {
-    const std::string name = request["check"];
+  if (request.check) {
+    const std::string& name = *request.check;
     const CheckRunner* r = std::as_const(scheduler_).find(name);
     if (r == nullptr) return error(fmt::format("no check named '{}'", name));
     checks.push_back(check_status_json(*r));
@@ -266,10 +250,10 @@ Json ControlServer::status(const nlohmann::json& request) {
   return {{"ok", true}, {"checks", std::move(checks)}};
 }
 
-void ControlServer::run(Client& c, const nlohmann::json& request) {
-  if (!request.contains("check"))
+void ControlServer::run(Client& c, const ControlRequest& request) {
+  if (!request.check)
     return send(c, error(R"(run needs "check": the name of the check to run)"));
-  const std::string name = request["check"];
+  const std::string& name = *request.check;
   CheckRunner* r = scheduler_.find(name);
   if (r == nullptr) return send(c, error(fmt::format("no check named '{}'", name)));
   // Answered by result(); the connection reads nothing more until then, so responses stay

@@ -9,6 +9,7 @@
 
 #include "check_state.h"
 #include "config.h"
+#include "control_request.h"
 #include "report.h"
 #include "scheduler.h"
 
@@ -75,8 +76,8 @@ class ControlServer {
   // Handles the complete lines in the client's input, until it waits or is done.
   void process(Client& c);
   void handle(Client& c, const std::string& line);
-  nlohmann::ordered_json status(const nlohmann::json& request);
-  void run(Client& c, const nlohmann::json& request);
+  nlohmann::ordered_json status(const ControlRequest& request);
+  void run(Client& c, const ControlRequest& request);
   void reload(Client& c);
   // Answers a client's pending request (run or reload), then resumes it on the next turn.
   void answer(Client& c, const nlohmann::ordered_json& response);

@@ -211,8 +211,7 @@ std::chrono::milliseconds per_try(std::chrono::milliseconds timeout, unsigned tr
 class DnsProbe final : public Probe {
  public:
   DnsProbe(ProbeContext& ctx, Endpoint endpoint, DnsSpec spec)
-      : loop_(ctx.loop),
-        resolver_(ctx.resolver),
+      : resolver_(ctx.resolver),
         channels_(ctx.dns),
         endpoint_(std::move(endpoint)),
         spec_(std::move(spec)),
@@ -247,7 +246,6 @@ class DnsProbe final : public Probe {
   std::string timeout_text() const;
   std::string server_text() const;
 
-  uv_loop_t* loop_;
   Resolver& resolver_;
   DnsChannels& channels_;
   const Endpoint endpoint_;

@@ -246,7 +246,17 @@ std::string rdata(Reader& r, std::uint16_t type, std::uint16_t rdlength) {
         r.fail(fmt::format("CAA tag overruns its record at offset {}", r.offset()));
         return "";
       }
+      const std::size_t tag_at = r.offset();
       std::string_view tag = r.bytes(tag_len, "CAA tag");
+      // RFC 8659 §4.1: one or more ASCII letters and digits. Anything else is refused, as
+      // BIND refuses it: printed as is, a tag would carry a server's control bytes into the
+      // result's message and the log (found by fuzz/dns_answer_fuzz.cpp).
+      if (r.ok() && (tag.empty() || !std::all_of(tag.begin(), tag.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) && (c & 0x80) == 0;
+                     }))) {
+        r.fail(fmt::format("CAA tag is not letters and digits at offset {}", tag_at));
+        return "";
+      }
       std::string_view value = r.bytes(end - std::min(end, r.offset()), "CAA value");
       out = fmt::format("{} {} {}", flags, tag, quoted(value));
       break;

@@ -12,6 +12,7 @@ packages="
   iputils-ping fping systemd nftables
   scdoc dpkg-dev man-db groff-base prometheus
   gdb
+  clang-14 libclang-rt-14-dev
 "
 
 missing=""
@@ -41,7 +42,10 @@ $sudo apt-get update -qq
 # .deb's Depends (`make package`); man-db and groff-base render the pages in the package
 # test (test/package/package_test.sh). prometheus brings promtool, which validates the
 # /metrics text in the tests (test/daemon/metrics_test.cpp); the package would also start a
-# Prometheus server on :9090, which the same policy keeps stopped.
+# Prometheus server on :9090, which the same policy keeps stopped. clang-14 builds the
+# libFuzzer targets (fuzz/, `make fuzz`, and a short run of each in `make test`); libFuzzer
+# and clang's sanitizer runtimes are in libclang-rt-14-dev, only a recommendation of clang's
+# packages, so --no-install-recommends below would leave it out.
 policy=/usr/sbin/policy-rc.d
 own_policy=""
 if [ ! -e "$policy" ]; then

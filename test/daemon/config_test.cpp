@@ -910,3 +910,12 @@ servers: []
 )",
       {"t.yaml:5:1: only one YAML document is allowed (remove the '---')"});
 }
+
+// Found by fuzz/config_fuzz.cpp (its input is fuzz/corpus/config/stray-comma-hang.yaml):
+// yaml-cpp 0.7's LoadAll never returns on these, growing memory, so --check-config hung
+// and a reload grew the daemon without bound (daemon/yaml_documents.h).
+TEST_CASE("a stray comma before a flow collection is a syntax error, not a hang", "[config]") {
+  bad(",", {"t.yaml:1:1: YAML syntax error: unexpected ','"});
+  bad(",a: {m\n", {"t.yaml:1:1: YAML syntax error: unexpected ','"});
+  bad(",og: ers: {m\n\n", {"t.yaml:1:1: YAML syntax error: unexpected ','"});
+}

@@ -256,6 +256,26 @@ TEST_CASE("dns: hostile responses are errors, never reads out of bounds", "[dns]
   CHECK(error.starts_with("TXT string overruns"));
 }
 
+// Found by fuzz/dns_answer_fuzz.cpp (its input is fuzz/corpus/dns_answer/caa-tag-control-bytes):
+// a CAA tag went into the record's presentation form unescaped, so a server could put
+// control bytes and bytes that are not UTF-8 into the check's message and the log line.
+TEST_CASE("dns: a CAA tag that is not letters and digits is a malformed response", "[dns]") {
+  DnsMessage m;
+  std::string error;
+  for (const std::string& tag :
+       {std::string("is\x1b[31m"), std::string("iss\xff"), std::string("is sue"), std::string()}) {
+    CAPTURE(tag);
+    Wire w = response_for("x.example", 257, 1);
+    w.record(257, 1, bytes({0, static_cast<unsigned>(tag.size())}) + tag + "ca.example");
+    CHECK_FALSE(parse_dns_message(w.w, &m, &error));
+    CHECK(error == "CAA tag is not letters and digits at offset 41");
+  }
+  Wire ok = response_for("x.example", 257, 1);
+  ok.record(257, 1, bytes({128, 9}) + "issuewild" + ";");
+  REQUIRE(parse_dns_message(ok.w, &m, &error));
+  CHECK(m.answers[0].data == R"(128 issuewild ";")");
+}
+
 TEST_CASE("dns: PTR queries for IP addresses, names of types", "[dns]") {
   CHECK(reverse_name("192.0.2.1") == "1.2.0.192.in-addr.arpa");
   CHECK(reverse_name("2001:db8::1") ==
