@@ -11,7 +11,7 @@ packages="
   iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils chrony
   iputils-ping fping systemd nftables
   scdoc dpkg-dev man-db groff-base prometheus
-  gdb
+  gdb valgrind
   clang-14 libclang-rt-14-dev
 "
 
@@ -45,7 +45,8 @@ $sudo apt-get update -qq
 # Prometheus server on :9090, which the same policy keeps stopped. clang-14 builds the
 # libFuzzer targets (fuzz/, `make fuzz`, and a short run of each in `make test`); libFuzzer
 # and clang's sanitizer runtimes are in libclang-rt-14-dev, only a recommendation of clang's
-# packages, so --no-install-recommends below would leave it out.
+# packages, so --no-install-recommends below would leave it out. valgrind's memcheck runs the
+# release daemon through every probe type, a reload and a stop (test/daemon/memcheck_test.cpp).
 policy=/usr/sbin/policy-rc.d
 own_policy=""
 if [ ! -e "$policy" ]; then
