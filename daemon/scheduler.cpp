@@ -88,13 +88,23 @@ void CheckRunner::start_attempt() {
     });
     return;
   }
-  deadline_.start(config_.timeout, [this] {
-    Result r = probe_->expire();
-    if (r.latency.count() == 0) r.latency = uv::now() - attempt_start_;
-    finish_attempt(std::move(r));
-  });
   probe_->start(config_.timeout, [this](Result r) {
     deadline_.stop();
+    finish_attempt(std::move(r));
+  });
+  // Due a full timeout after start() returned: the probe's own clock started inside it, so
+  // no run is cut short by its clock or ours.
+  deadline_due_ = uv::now() + config_.timeout;
+  arm_deadline();
+}
+
+void CheckRunner::arm_deadline() {
+  deadline_.start(deadline_due_ - uv::now(), [this] {
+    // libuv counts whole milliseconds from a loop time it truncates, so a timer can fire up
+    // to 1 ms before its delay has passed: 399.2 ms into a 400 ms timeout.
+    if (uv::now() < deadline_due_) return arm_deadline();
+    Result r = probe_->expire();
+    if (r.latency.count() == 0) r.latency = uv::now() - attempt_start_;
     finish_attempt(std::move(r));
   });
 }

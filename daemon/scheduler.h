@@ -57,6 +57,7 @@ class CheckRunner {
   void arm_next(std::chrono::nanoseconds after);
   void on_due();
   void start_attempt();
+  void arm_deadline();
   void finish_attempt(Result r);
 
   uv_loop_t* loop_;
@@ -73,6 +74,7 @@ class CheckRunner {
   std::chrono::nanoseconds due_{};        // due time of the run in flight or next
   std::chrono::nanoseconds run_start_{};
   std::chrono::nanoseconds attempt_start_{};
+  std::chrono::nanoseconds deadline_due_{};  // the attempt's deadline, steady clock
   bool in_flight_ = false;
   unsigned attempt_ = 0;
   nlohmann::ordered_json attempts_ = nlohmann::ordered_json::array();

@@ -202,10 +202,13 @@ std::string describe_target(const Endpoint& e, const DnsSpec& s) {
 namespace {
 
 std::chrono::milliseconds per_try(std::chrono::milliseconds timeout, unsigned tries) {
-  // c-ares doubles the timeout at every round over the servers: t + 2t + 4t ... must fit in
-  // the check's timeout.
+  // c-ares doubles the timeout at every round over the servers: t + 2t + 4t ... should fill
+  // the check's timeout. Rounded up, so that a silent server's run ends at the check's
+  // deadline (expire()), not when c-ares gives up a few milliseconds before it (400 ms in
+  // 3 tries rounded down is 57 + 114 + 228 = 399 ms); the last try is the one cut short.
   const std::chrono::milliseconds::rep rounds = (1 << tries) - 1;
-  return std::max(std::chrono::milliseconds(1), timeout / rounds);
+  return std::max(std::chrono::milliseconds(1),
+                  (timeout + std::chrono::milliseconds(rounds - 1)) / rounds);
 }
 
 class DnsProbe final : public Probe {

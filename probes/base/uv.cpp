@@ -36,6 +36,10 @@ Timer& Timer::operator=(Timer&& o) noexcept {
 
 void Timer::start(std::chrono::nanoseconds delay, Fn fn, std::chrono::nanoseconds repeat) {
   slot_->fn = std::move(fn);
+  // From now, not from the loop's time cached when this turn began: work done earlier in
+  // the turn would otherwise shorten the delay (a run's 400 ms deadline fired after 399.2 ms
+  // of the run; test/daemon/hostile_schedule_test.cpp). One vDSO clock read.
+  uv_update_time(slot_->handle.loop);
   uv_timer_start(
       &slot_->handle,
       [](uv_timer_t* t) noexcept {
