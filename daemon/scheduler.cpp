@@ -19,6 +19,14 @@ std::chrono::nanoseconds schedule_phase(const std::string& name, nanoseconds int
     h ^= c;
     h *= 1099511628211ull;
   }
+  // FNV-1a alone barely moves the high bits for the last characters of a name (the prime is
+  // 2^40 + 0x1b3), and the phase is taken from the high bits: "c0" .. "c1999", or web1, web2,
+  // all fell within a third of the interval. MurmurHash3's finaliser mixes every bit in.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
   // interval * h / 2^64, in 128-bit arithmetic so large intervals do not overflow.
   auto scaled =
       (static_cast<unsigned __int128>(h) * static_cast<std::uint64_t>(interval.count())) >> 64;

@@ -117,16 +117,25 @@ TEST_CASE("phases are stable and spread evenly over the interval", "[scheduler]"
   const auto interval = std::chrono::nanoseconds(60s);
   CHECK(schedule_phase("a/tcp:80", interval) == schedule_phase("a/tcp:80", interval));
   CHECK(schedule_phase("a/tcp:80", interval) != schedule_phase("a/tcp:81", interval));
-  int buckets[10] = {};
-  for (int i = 0; i < 5000; ++i) {
-    auto p = schedule_phase("host" + std::to_string(i) + ".example/tcp:443", interval);
-    REQUIRE(p >= 0ns);
-    REQUIRE(p < interval);
-    ++buckets[p * 10 / interval];
-  }
-  for (int b : buckets) {
-    CHECK(b > 400);  // expected 500 each
-    CHECK(b < 600);
+  // Names that differ in the middle, and names that differ only in their last characters
+  // (numbered checks: FNV-1a alone put "c0" .. "c4999" within a third of the interval).
+  for (const auto& [prefix, suffix] :
+       {std::pair<std::string, std::string>{"host", ".example/tcp:443"},
+        {"c", ""},
+        {"web-", ""},
+        {"dns-", "/A"}}) {
+    INFO(prefix << "N" << suffix);
+    int buckets[10] = {};
+    for (int i = 0; i < 5000; ++i) {
+      auto p = schedule_phase(prefix + std::to_string(i) + suffix, interval);
+      REQUIRE(p >= 0ns);
+      REQUIRE(p < interval);
+      ++buckets[p * 10 / interval];
+    }
+    for (int b : buckets) {
+      CHECK(b > 400);  // expected 500 each
+      CHECK(b < 600);
+    }
   }
 }
 
