@@ -1,7 +1,7 @@
 # Thin wrappers over the CMake presets (CMakePresets.json): CMake users can run the same
 # `cmake --preset`, `cmake --build --preset` and `ctest --preset` commands by hand.
 .PHONY: all deps build build-asan build-fuzz run test test-default test-asan test-fuzz fuzz clean \
-  bench package
+  bench soak package
 
 JOBS ?= $(shell nproc)
 CONFIG ?= etc/netmond.yaml
@@ -9,6 +9,8 @@ CONFIG ?= etc/netmond.yaml
 # every target in `make test`.
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 5
+# How long `make soak` runs netmond (bench/run-soak.sh --duration: 90s, 30m, 2h).
+DURATION ?= 30m
 
 all: build
 
@@ -59,6 +61,11 @@ package: build
 # Speed targets live here, never in the unit tests.
 bench: build
 	./bench/run.sh --build-dir build/default
+
+# netmond for DURATION with thousands of checks, some failing, reloaded every minute: fails
+# if its memory or descriptors grow (bench/README.md#soak; plot in build/default/bench/).
+soak: build
+	./bench/run-soak.sh --build-dir build/default --duration $(DURATION)
 
 clean:
 	rm -rf build

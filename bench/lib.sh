@@ -576,3 +576,26 @@ bench_start_echo() {
     --rate 10000000 --burst 10000000
   bench_await bench_echo_answers
 }
+
+# bench_start_local_peers PREFIX: the loopback servers a daemon benchmark's checks use:
+# nginx serving $tmp/www/index.html ("ok"), dnsmasq (bench_start_dnsmasq: $name A $address)
+# and netmond-echo, each on a free port, logs in $out/logs/PREFIX-*.log. Sets http_port,
+# nginx_pid, dns_port, dnsmasq_pid, echo_port, echo_pid.
+# shellcheck disable=SC2034 # the variables are the benchmark's
+bench_start_local_peers() {
+  nginx_log=$(cd "$out/logs" && pwd)/$1-nginx.log
+  BENCH_SERVER_LOG=$nginx_log
+  echo ok >"$(mkdir -p "$tmp/www" && echo "$tmp/www")/index.html"
+  bench_start_server tcp nginx bench_start_nginx
+  http_port=$BENCH_PORT nginx_pid=$BENCH_SERVER_PID
+
+  dnsmasq_log=$(cd "$out/logs" && pwd)/$1-dnsmasq.log
+  BENCH_SERVER_LOG=$dnsmasq_log
+  bench_start_server udp dnsmasq bench_start_dnsmasq
+  dns_port=$BENCH_PORT dnsmasq_pid=$BENCH_SERVER_PID
+
+  echo_log=$out/logs/$1-echo.log
+  BENCH_SERVER_LOG=$echo_log
+  bench_start_server udp netmond-echo bench_start_echo
+  echo_port=$BENCH_PORT echo_pid=$BENCH_SERVER_PID
+}

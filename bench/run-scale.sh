@@ -88,21 +88,7 @@ name=bench.test
 address=192.0.2.1 # TEST-NET-1: served by dnsmasq, never contacted
 
 # ---- peers -------------------------------------------------------------------------------
-nginx_log=$(cd "$out/logs" && pwd)/scale-nginx.log
-BENCH_SERVER_LOG=$nginx_log
-echo ok >"$(mkdir -p "$tmp/www" && echo "$tmp/www")/index.html"
-bench_start_server tcp nginx bench_start_nginx
-http_port=$BENCH_PORT nginx_pid=$BENCH_SERVER_PID
-
-dnsmasq_log=$(cd "$out/logs" && pwd)/scale-dnsmasq.log
-BENCH_SERVER_LOG=$dnsmasq_log
-bench_start_server udp dnsmasq bench_start_dnsmasq
-dns_port=$BENCH_PORT dnsmasq_pid=$BENCH_SERVER_PID
-
-echo_log=$out/logs/scale-echo.log
-BENCH_SERVER_LOG=$echo_log
-bench_start_server udp netmond-echo bench_start_echo
-echo_port=$BENCH_PORT echo_pid=$BENCH_SERVER_PID
+bench_start_local_peers scale
 bench_log "bench scale: nginx :$http_port (pid $nginx_pid), dnsmasq :$dns_port (pid $dnsmasq_pid), netmond-echo :$echo_port (pid $echo_pid)"
 
 # ---- one run -----------------------------------------------------------------------------

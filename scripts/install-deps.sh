@@ -11,7 +11,7 @@ packages="
   iproute2 procps openssl curl nginx-light dnsmasq-base bind9-dnsutils chrony
   iputils-ping fping systemd nftables
   scdoc dpkg-dev man-db groff-base prometheus
-  gdb valgrind
+  gdb valgrind gnuplot-nox
   clang-14 libclang-rt-14-dev
 "
 
@@ -47,6 +47,7 @@ $sudo apt-get update -qq
 # and clang's sanitizer runtimes are in libclang-rt-14-dev, only a recommendation of clang's
 # packages, so --no-install-recommends below would leave it out. valgrind's memcheck runs the
 # release daemon through every probe type, a reload and a stop (test/daemon/memcheck_test.cpp).
+# gnuplot-nox draws the soak's plot (`make soak`, bench/run-soak.sh).
 policy=/usr/sbin/policy-rc.d
 own_policy=""
 if [ ! -e "$policy" ]; then
