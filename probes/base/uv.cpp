@@ -34,22 +34,27 @@ Timer& Timer::operator=(Timer&& o) noexcept {
   return *this;
 }
 
+void Timer::fire(uv_timer_t* t) noexcept {
+  auto* s = static_cast<SlotT*>(t->data);
+  if (s->closed) return;
+  // Copy: the callback may restart this timer with a new function.
+  Fn fn = s->fn;
+  fn();
+}
+
 void Timer::start(std::chrono::nanoseconds delay, Fn fn, std::chrono::nanoseconds repeat) {
   slot_->fn = std::move(fn);
   // From now, not from the loop's time cached when this turn began: work done earlier in
   // the turn would otherwise shorten the delay (a run's 400 ms deadline fired after 399.2 ms
   // of the run; test/daemon/hostile_schedule_test.cpp). One vDSO clock read.
   uv_update_time(slot_->handle.loop);
-  uv_timer_start(
-      &slot_->handle,
-      [](uv_timer_t* t) noexcept {
-        auto* s = static_cast<SlotT*>(t->data);
-        if (s->closed) return;
-        // Copy: the callback may restart this timer with a new function.
-        Fn fn = s->fn;
-        fn();
-      },
-      to_ms(delay), to_ms(repeat));
+  uv_timer_start(&slot_->handle, &Timer::fire, to_ms(delay), to_ms(repeat));
+}
+
+void Timer::start_at(std::uint64_t loop_ms, Fn fn) {
+  slot_->fn = std::move(fn);
+  const std::uint64_t now = uv_now(slot_->handle.loop);
+  uv_timer_start(&slot_->handle, &Timer::fire, loop_ms > now ? loop_ms - now : 0, 0);
 }
 
 void Timer::stop() {

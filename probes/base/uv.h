@@ -58,11 +58,15 @@ class Timer {
 
   // (Re)arms the timer; fires `fn` after `delay`, then every `repeat` if non-zero.
   void start(std::chrono::nanoseconds delay, Fn fn, std::chrono::nanoseconds repeat = {});
+  // Fires `fn` once, on the first loop turn whose time (uv_now, ms) is `loop_ms` or later;
+  // timers given the same `loop_ms` fire in the same turn.
+  void start_at(std::uint64_t loop_ms, Fn fn);
   void stop();
   bool active() const;
 
  private:
   using SlotT = detail::Slot<uv_timer_t, Fn>;
+  static void fire(uv_timer_t* t) noexcept;
   SlotT* slot_ = nullptr;
 };
 
