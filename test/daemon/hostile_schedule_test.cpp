@@ -66,7 +66,7 @@ TEST_CASE(
     FakeHttpServer silent_http(f.loop(), HttpFault::Silent);
     FakeHttpServer trickle(f.loop(), HttpFault::TrickleHeaders);
     FakeHttpOptions slow_body(HttpFault::EndlessBody);
-    slow_body.chunk_interval = 20ms;  // 16 KiB per 20 ms: far below max_body_bytes in 400 ms
+    slow_body.chunk_interval = 50ms;  // 16 KiB per 50 ms: far below max_body_bytes in 1 s
     FakeHttpServer endless(f.loop(), slow_body);
     FakeDnsServer silent_dns(f.loop(), DnsFault::Silent);
     FakeNtpServer silent_ntp(f.loop(), NtpFault::Silent);
@@ -81,7 +81,7 @@ TEST_CASE(
               ", port: " + std::to_string(echo.port()) + "}\n";
     const std::string p = "      - {type: ";
     std::string hostile =
-        "  - address: 127.0.0.1\n    interval: 500ms\n    timeout: 400ms\n"
+        "  - address: 127.0.0.1\n    interval: 1500ms\n    timeout: 1s\n"
         "    services:\n" +
         p + "http, name: http-silent, url: \"" + silent_http.url() + "\"}\n" + p +
         "http, name: http-trickle, url: \"" + trickle.url() + "\"}\n" + p +
@@ -111,7 +111,7 @@ TEST_CASE(
 
     recorder.recording = true;
     scheduler.apply(with_hostile.config->checks);
-    f.run_for(3s);
+    f.run_for(4s);
     recorder.recording = false;
     // The reload that removes them, and time for their last runs to be cancelled.
     scheduler.apply(good_only.config->checks);
@@ -122,12 +122,12 @@ TEST_CASE(
     for (const auto& [name, runs] : recorder.runs) {
       if (name.rfind("good", 0) == 0) continue;
       INFO(name);
-      CHECK(runs.size() >= 4);  // every 500 ms for 3 s
+      CHECK(runs.size() >= 2);  // every 1.5 s for 4 s
       for (const Run& r : runs) {
         INFO(r.message << " after " << ms(r.latency) << " ms");
         CHECK(r.status == Status::Timeout);
-        CHECK(ms(r.latency) >= 400.0);
-        CHECK(ms(r.latency) <= 440.0);  // the timeout honoured within 10%
+        CHECK(ms(r.latency) >= 1000.0);
+        CHECK(ms(r.latency) <= 1100.0);  // the timeout honoured within 10%
       }
     }
     CHECK(recorder.runs.size() == 10 + 6 + (queue.empty() ? 0 : 1));
@@ -136,7 +136,7 @@ TEST_CASE(
     std::vector<double> lateness;
     for (int i = 0; i < 10; ++i) {
       const auto& runs = recorder.runs["good" + std::to_string(i)];
-      CHECK(runs.size() >= 25);  // every 100 ms for 3 s
+      CHECK(runs.size() >= 35);  // every 100 ms for 4 s
       for (const Run& r : runs) {
         CHECK(r.status == Status::Ok);
         lateness.push_back(ms(r.lateness));
@@ -147,8 +147,11 @@ TEST_CASE(
     const double p99 = lateness[lateness.size() * 99 / 100];
     INFO("good checks' lateness p50 / p99 / max: " << lateness[lateness.size() / 2] << " / " << p99
                                                    << " / " << lateness.back() << " ms");
-    CHECK(p99 <= 10.0);
-    CHECK(lateness.back() <= 50.0);
+    // A hostile peer that blocked the loop would hold it for up to its run's timeout (1 s);
+    // what a busy machine (the suite runs two tests at a time, the ASan build is slower)
+    // adds stays well below that: 1.5 ms here alone, 19 ms with the suite beside it.
+    CHECK(p99 <= 50.0);
+    CHECK(lateness.back() <= 150.0);
 
     INFO("descriptors " << fds_before << " -> " << fds_after << ", resident " << rss_before / 1024
                         << " -> " << rss_after / 1024 << " KiB");
