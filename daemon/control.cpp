@@ -251,8 +251,7 @@ Json ControlServer::status(const ControlRequest& request) {
 }
 
 void ControlServer::run(Client& c, const ControlRequest& request) {
-  if (!request.check)
-    return send(c, error(R"(run needs "check": the name of the check to run)"));
+  if (!request.check) return send(c, error(R"(run needs "check": the name of the check to run)"));
   const std::string& name = *request.check;
   CheckRunner* r = scheduler_.find(name);
   if (r == nullptr) return send(c, error(fmt::format("no check named '{}'", name)));
