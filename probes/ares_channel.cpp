@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -112,7 +113,12 @@ int AresChannel::open_socket(int family, int type, int protocol) {
 }
 
 AresChannel::AresChannel(uv_loop_t* loop, const AresChannelOptions& options)
-    : loop_(loop), timeout_timer_(loop), local_(options.local), device_(options.device) {
+    : loop_(loop),
+      timeout_timer_(loop),
+      try_ms_(static_cast<std::uint64_t>(std::max<std::int64_t>(options.timeout.count(), 1))),
+      grid_ms_(std::clamp<std::uint64_t>(try_ms_ / 16, 1, 10)),
+      local_(options.local),
+      device_(options.device) {
   init_library_once();
   ares_options opts{};
   opts.flags = options.flags;
@@ -210,19 +216,33 @@ void AresChannel::watch(ares_socket_t fd, Watch& w) {
 
 void AresChannel::process(ares_socket_t read_fd, ares_socket_t write_fd) {
   ares_process_fd(channel_, read_fd, write_fd);
-  after_submit();
+  after_submit();  // an answer may have made c-ares send again (another server, TCP)
 }
 
 void AresChannel::after_submit() {
+  // uv_now may lag the clock (it is the turn's start): that only makes the timer early.
+  std::uint64_t earliest_new = uv_now(loop_) + try_ms_;
+  if (channel_ != nullptr && (!timeout_timer_.active() || earliest_new < timer_due_ms_))
+    arm_timeout_timer(earliest_new);
+}
+
+void AresChannel::on_timeout_timer() {
+  ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   timeval tv{};
   if (channel_ == nullptr || ares_timeout(channel_, nullptr, &tv) == nullptr) {
     timeout_timer_.stop();  // nothing outstanding
     return;
   }
-  // One-shot, for exactly what c-ares asks (Node's periodic 1 s timer would be too coarse
-  // for short probe timeouts); every process() re-arms it.
-  auto delay = std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
-  timeout_timer_.start(delay, [this] { process(ARES_SOCKET_BAD, ARES_SOCKET_BAD); });
+  // Rounded up to whole ms: firing before c-ares' time would only walk again for nothing.
+  auto in_ms = static_cast<std::uint64_t>(tv.tv_sec) * 1000 +
+               (static_cast<std::uint64_t>(tv.tv_usec) + 999) / 1000;
+  uv_update_time(loop_);
+  arm_timeout_timer(uv_now(loop_) + std::max(in_ms, grid_ms_));
+}
+
+void AresChannel::arm_timeout_timer(std::uint64_t due_ms) {
+  timer_due_ms_ = due_ms;
+  timeout_timer_.start_at(due_ms, [this] { on_timeout_timer(); });
 }
 
 // ---------------------------------------------------------------------------------------

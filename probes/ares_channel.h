@@ -2,8 +2,16 @@
 // which netmond talks to c-ares (the Resolver's host lookups and the dns probe's queries).
 //
 // c-ares tells us which sockets to watch (ARES_OPT_SOCK_STATE_CB -> one uv::Poll per
-// socket) and we ask it when to wake up (ares_timeout -> one uv::Timer); every event goes to
-// ares_process_fd(). c-ares reports a socket closed (fd, 0, 0) before it closes it, so the
+// socket) and one uv::Timer wakes it for its timeouts; every event goes to ares_process_fd().
+// c-ares 1.18's ares_timeout() walks every outstanding query, and so does each
+// ares_process_fd() over the queries timing out in the current second: asking after every
+// event made 2,000 dns checks against a silent server cost 60% of a core. So the timer is
+// kept at or before c-ares' earliest timeout without asking: every timeout c-ares sets
+// while we call it is at least one try's timeout from then (it only doubles it on later
+// rounds), so after each call the timer is pulled in to now + one try if it was later.
+// Only when it fires do we ask ares_timeout() for the true earliest, and re-arm for it, but
+// not sooner than a small grid (1/16 of a try, 1..10 ms), so that timeouts close together
+// are handled in one walk. c-ares reports a socket closed (fd, 0, 0) before it closes it, so the
 // watcher is always closed first. A POLLERR (libuv: status < 0, watcher stopped) is handed
 // to c-ares as readable and writable, as Node does, and the watcher re-armed if c-ares kept
 // the socket.
@@ -20,6 +28,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -70,7 +79,7 @@ class AresChannel {
   // TCP_NODELAY, the interface and source address of AresChannelOptions) and keeps why it
   // failed.
   int open_socket(int family, int type, int protocol);
-  // Arms (or stops) the timeout timer for what c-ares has outstanding.
+  // Keeps the timeout timer at or before what c-ares may have set meanwhile (no walk).
   void after_submit();
 
  private:
@@ -81,9 +90,14 @@ class AresChannel {
   void on_sock_state(ares_socket_t fd, bool readable, bool writable);
   void watch(ares_socket_t fd, Watch& w);
   void process(ares_socket_t read_fd, ares_socket_t write_fd);
+  void on_timeout_timer();
+  void arm_timeout_timer(std::uint64_t due_ms);
 
   uv_loop_t* loop_;
   uv::Timer timeout_timer_;
+  std::uint64_t timer_due_ms_ = 0;  // loop time the timer fires at, when active
+  std::uint64_t try_ms_;            // one try's timeout (c-ares' shortest)
+  std::uint64_t grid_ms_;           // the earliest a re-arm after firing may be
   std::string error_;
   std::string socket_error_;
   std::optional<SockAddr> local_;

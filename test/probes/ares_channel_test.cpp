@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 using namespace netmond;
 using namespace std::chrono_literals;
@@ -274,6 +275,54 @@ TEST_CASE("UDP answers over 512 bytes need ARES_FLAG_EDNS", "[dns]") {
     REQUIRE(fixture.run_until([&] { return cut.status && whole.status; }, 3s));
     CHECK(cut.reply.size() == 512);  // c-ares 1.18.1: PACKETSZ unless ARES_FLAG_EDNS
     CHECK(whole.reply.size() > 600);
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
+// The channel's timer is not asked of c-ares after every event (that walk was O(queries)),
+// only kept at or before c-ares' earliest timeout: every retry and every timeout of many
+// queries in flight must still happen on c-ares' schedule.
+TEST_CASE("queries in flight are retried and time out on c-ares' schedule", "[dns]") {
+  LoopFixture fixture;
+  {
+    test::UdpPeer dns(fixture.loop(), "127.0.0.1");  // silent
+    DnsChannels channels(fixture.loop());
+    // Two tries: 100 ms, then 200 ms (c-ares doubles it each round).
+    auto ch = channels.get(loopback(dns.port(), 100ms, 2));
+    REQUIRE(ch->get() != nullptr);
+    struct Sent {
+      std::chrono::nanoseconds at{};
+      std::optional<std::chrono::nanoseconds> took;
+      int status = 0;
+    };
+    constexpr int kQueries = 40;
+    std::vector<Sent> sent(kQueries);
+    for (auto& q : sent) {
+      q.at = uv::now();
+      ares_query(
+          ch->get(), "silent.invalid", ns_c_in, ns_t_a,
+          [](void* arg, int status, int, unsigned char*, int) {
+            auto* s = static_cast<Sent*>(arg);
+            s->took = uv::now() - s->at;
+            s->status = status;
+          },
+          &q);
+      ch->after_submit();
+      fixture.run_for(3ms);  // spread over ~120 ms: the queries' timeouts all differ
+    }
+    REQUIRE(fixture.run_until(
+        [&] {
+          for (auto& q : sent)
+            if (!q.took) return false;
+          return true;
+        },
+        5s));
+    for (auto& q : sent) {
+      CHECK(q.status == ARES_ETIMEOUT);
+      CHECK(*q.took >= 295ms);  // never before c-ares' time
+      CHECK(*q.took < 800ms);   // and soon after it (the grid is 6 ms; the rest is slack)
+    }
+    CHECK(dns.received() == 2 * kQueries);  // every retry was sent
   }
   REQUIRE(fixture.finish() == 0);
 }
