@@ -128,10 +128,15 @@ bench_free_port() {
   bench_die "no free ${proto^^} port found"
 }
 
-# bench_cpu_ns PID: CPU time (user+system, all threads) the process has used, in
-# nanoseconds, from /proc/PID/task/*/schedstat.
+# bench_cpu_ns PID: CPU time (user+system, all threads, also those that have exited) the
+# process has used, in nanoseconds, from utime+stime of /proc/PID/stat (clock ticks, 10 ms).
+# Not the sum of /proc/PID/task/*/schedstat: that misses threads that have ended, such as
+# netmond's /metrics formatting threads.
 bench_cpu_ns() {
-  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'
+  local stat
+  stat=$(cat /proc/"$1"/stat 2>/dev/null) || { echo 0; return; }
+  # Fields after the command name, which is in parentheses and may hold spaces.
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f\n", ($12 + $13) * 1e9 / hz}' <<<"${stat##*) }"
 }
 
 # bench_median N...: the median of the numbers given (mean of the middle two for

@@ -19,7 +19,7 @@
 #             times one after another, as a cron/nagios-style monitor does; CPU = the dig
 #             processes' user+sys (bash `times`, children) plus the shell's own CPU
 #             launching them (fork)
-# and dnsmasq's CPU per query meanwhile (/proc/PID/task/*/schedstat), for context. A round
+# and dnsmasq's CPU per query meanwhile (/proc/PID/stat), for context. A round
 # during which other processes used more than 25% of a core is run again (--retries times
 # at most). Reports the median CPU µs per probe run of each client and the ratios
 # netmond/floor, netmond1/floor1 and dig/floor, as a table, as one

@@ -14,7 +14,7 @@
 #   curl     `curl -s -o /dev/null URL` run --curl-runs times one after another, as a
 #            cron/nagios-style monitor does; CPU = the curl processes' user+sys (bash
 #            `times`, children) plus the shell's own CPU launching them (fork)
-# and nginx's CPU per request meanwhile (/proc/PID/task/*/schedstat), for context. A
+# and nginx's CPU per request meanwhile (/proc/PID/stat), for context. A
 # round during which other processes used more than 25% of a core is run again
 # (--retries times at most). Reports the median CPU µs per probe run of each client and
 # the ratios netmond/floor and curl/floor, as a table, as one "BENCH http key=value ..."

@@ -26,7 +26,7 @@
 #   check      check_ntp_time -H 127.0.0.1 -p PORT (monitoring-plugins) run --check-runs
 #              times one after another, a process per probe; CPU = its processes' user+sys
 #              plus the shell's own. Only when installed: this script never installs it.
-# and chronyd's CPU per request meanwhile (/proc/PID/task/*/schedstat), for context. A
+# and chronyd's CPU per request meanwhile (/proc/PID/stat), for context. A
 # round during which other processes used more than 25% of a core is run again (--retries
 # times at most). Reports the median CPU µs per probe run of each client and the ratios to
 # the floors, as a table, as one "BENCH ntp key=value ..." line, and as

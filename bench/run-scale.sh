@@ -11,7 +11,7 @@
 # changes: only failures and state changes) and its /metrics on a free loopback port.
 # After --warmup seconds it measures for --duration seconds:
 #   probes/s     finished runs in the window (netmond_check_runs_total) / its length
-#   cpu_pct      netmond's CPU (user+sys, /proc/PID/task/*/schedstat) in % of one core
+#   cpu_pct      netmond's CPU (user+sys, all threads, /proc/PID/stat) in % of one core
 #   cpu_us       netmond's CPU µs per result (probe, scheduling and logging together)
 #   rss_peak     peak resident memory (VmHWM, whole run), MiB
 #   fd_peak      the most descriptors open at one of the 1 s samples

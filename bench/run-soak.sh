@@ -30,7 +30,8 @@
 # lateness p50 / p99 of the window's runs (upper bounds: the buckets of
 # netmond_schedule_lateness_seconds, scraped from /metrics), and the reloads so far.
 # BUILD_DIR/bench/soak.png plots them (gnuplot). Verdict, over the rows after --warmup:
-# the median RSS of the last 6 rows may exceed that of the first 6 by at most 5% or 4 MiB
+# the median RSS of the last rows (6, or one cycle of the two alternating configurations,
+# 2 x --reload-every, if longer) may exceed that of the first by at most 5% or 4 MiB
 # (the larger), the median descriptors by at most 1% of the checks + 8; netmond must run
 # to the end, answer every scrape, every window must have results, and each SIGHUP must be
 # followed by a reload (a new netmond_config_last_reload_timestamp_seconds). Writes
@@ -226,11 +227,14 @@ head -c 1M "$log_file" >"$out/logs/soak-netmond.log.head"
 ((applied >= reloads - 1)) || { failures=$((failures + 1)); bench_log "bench soak: $reloads SIGHUPs, $applied reloads seen in /metrics"; }
 
 # ---- verdict -------------------------------------------------------------------------------
-# median COLUMN FIRST|LAST: the median of COLUMN over the first or last 6 rows after the
-# warm-up.
+# median COLUMN FIRST|LAST: the median of COLUMN over the first or last rows after the
+# warm-up: 6 rows, or a whole cycle of the two configurations the reloads alternate
+# (2 x --reload-every) if that is longer. The two differ in what is in flight, so a window
+# shorter than the cycle compared one configuration's descriptors with the other's.
+window=$(( reload_every > 0 && 2 * reload_every / sample > 6 ? 2 * reload_every / sample : 6 ))
 median() {
   awk -F'\t' -v w="$(bench_calc %.4f "$warmup / 60")" -v c="$1" 'NR > 1 && $1 >= w { print $c }' "$tsv" |
-    { if [[ $2 == first ]]; then head -n 6; else tail -n 6; fi; } | sort -g |
+    { if [[ $2 == first ]]; then head -n "$window"; else tail -n "$window"; fi; } | sort -g |
     awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 rss0=$(median 2 first) rss1=$(median 2 last) fd0=$(median 3 first) fd1=$(median 3 last)

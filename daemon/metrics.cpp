@@ -12,6 +12,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <utility>
 
 namespace netmond {
 
@@ -58,7 +61,10 @@ Metrics::Metrics(uv_loop_t* loop, const Scheduler& scheduler)
     : loop_(loop),
       scheduler_(scheduler),
       textfile_timer_(loop),
-      server_(loop, [this] { return render(); }) {}
+      textfile_work_(loop),
+      server_(loop, [this]() -> MetricsServer::Format {
+        return [snap = snapshot()] { return format_metrics(snap); };
+      }) {}
 
 void Metrics::apply(const MetricsConfig& config) {
   // Unchanged and serving: nothing to do. Unchanged but off (the port was taken): try
@@ -99,12 +105,12 @@ void Metrics::result(const CheckConfig& check, const Result& r, const RunInfo& i
   schedule_textfile();
 }
 
-std::string Metrics::render() const {
+MetricsSnapshot Metrics::snapshot() const {
   MetricsSnapshot snap;
   snap.version = kVersion;
   snap.last_reload_ok = last_load_ok_;
   snap.last_reload_seconds = last_load_seconds_;
-  if (lateness_.count > 0) snap.lateness = &lateness_;
+  if (lateness_.count > 0) snap.lateness = lateness_;
   snap.checks.reserve(scheduler_.size());
   scheduler_.for_each([&](const CheckRunner& r) {
     CheckMetrics c;
@@ -115,12 +121,12 @@ std::string Metrics::render() const {
     c.runs = r.state().runs;
     c.failures = r.state().failures;
     c.skipped_slots = r.skipped_slots();
-    if (r.last_result()) c.last = &*r.last_result();
+    if (r.last_result()) c.last = LastRunMetrics::of(c.type, *r.last_result());
     auto it = history_.find(c.name);
-    if (it != history_.end() && it->second.runner == &r) c.durations = &it->second.durations;
+    if (it != history_.end() && it->second.runner == &r) c.durations = it->second.durations;
     snap.checks.push_back(std::move(c));
   });
-  return format_metrics(snap);
+  return snap;
 }
 
 void Metrics::schedule_textfile() {
@@ -132,14 +138,29 @@ void Metrics::schedule_textfile() {
 }
 
 void Metrics::write_textfile() {
+  if (textfile_work_.active()) {
+    textfile_again_ = true;  // written again once this write is done
+    return;
+  }
   last_write_ = loop_now(loop_);
-  std::string why = write_atomically(textfile_, render());
+  auto why = std::make_shared<std::string>();
+  auto write = std::make_shared<std::function<void()>>([path = textfile_, snap = snapshot(), why] {
+    *why = write_atomically(path, format_metrics(snap));
+  });
+  if (textfile_work_.start([write] { (*write)(); }, [this, why] { textfile_written(*why); }) != 0) {
+    (*write)();  // no thread to be had: write here
+    textfile_written(*why);
+  }
+}
+
+void Metrics::textfile_written(const std::string& why) {
   // One warning when writing starts to fail, one line when it works again: not one a second.
   if (!why.empty() && !textfile_failing_)
     log::general().warn("metrics textfile: {} (retrying after each result)", why);
   else if (why.empty() && textfile_failing_)
     log::general().info("metrics textfile: writing {} again", textfile_);
   textfile_failing_ = !why.empty();
+  if (std::exchange(textfile_again_, false)) schedule_textfile();
 }
 
 }  // namespace netmond

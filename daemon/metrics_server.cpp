@@ -8,10 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string_view>
 
 namespace netmond {
@@ -30,15 +32,17 @@ void log_mhd(void*, const char* format, va_list ap) {
   log::general().debug("metrics: {}", text);
 }
 
-MHD_Result respond(MHD_Connection* connection, unsigned status, std::string body,
-                   const char* content_type, const char* allow = nullptr) {
-  // The response owns the text; MHD frees it with the response.
-  auto* owned = new std::string(std::move(body));
+MHD_Result respond(MHD_Connection* connection, unsigned status,
+                   std::shared_ptr<const std::string> body, const char* content_type,
+                   const char* allow = nullptr) {
+  // The response holds the text (shared by the scrapes that waited for the same one); MHD
+  // lets go of it with the response.
+  auto* held = new std::shared_ptr<const std::string>(std::move(body));
   MHD_Response* response = MHD_create_response_from_buffer_with_free_callback_cls(
-      owned->size(), owned->data(), [](void* cls) { delete static_cast<std::string*>(cls); },
-      owned);
+      (*held)->size(), const_cast<char*>((*held)->data()),
+      [](void* cls) { delete static_cast<std::shared_ptr<const std::string>*>(cls); }, held);
   if (response == nullptr) {
-    delete owned;
+    delete held;
     return MHD_NO;
   }
   MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
@@ -46,6 +50,12 @@ MHD_Result respond(MHD_Connection* connection, unsigned status, std::string body
   MHD_Result rc = MHD_queue_response(connection, status, response);
   MHD_destroy_response(response);
   return rc;
+}
+
+MHD_Result respond(MHD_Connection* connection, unsigned status, const char* text,
+                   const char* allow = nullptr) {
+  return respond(connection, status, std::make_shared<const std::string>(text),
+                 "text/plain; charset=utf-8", allow);
 }
 
 // A bound, listening, non-blocking socket for `addr`, or -1 with errno set.
@@ -68,8 +78,13 @@ int listen_socket(const SockAddr& addr) {
 
 void MetricsServer::StopDaemon::operator()(MHD_Daemon* d) const { MHD_stop_daemon(d); }
 
+struct MetricsServer::Scrape {
+  MHD_Connection* connection;
+  std::shared_ptr<const std::string> text;  // set by rendered(), before the resume
+};
+
 MetricsServer::MetricsServer(uv_loop_t* loop, Render render)
-    : loop_(loop), render_(std::move(render)), timer_(loop) {}
+    : loop_(loop), render_(std::move(render)), timer_(loop), formatting_(loop) {}
 
 MetricsServer::~MetricsServer() { stop(); }
 
@@ -90,24 +105,27 @@ bool MetricsServer::start(const std::string& listen) {
   }
 
   auto handler = [](void* cls, MHD_Connection* connection, const char* url, const char* method,
-                    const char*, const char*, size_t*, void**) -> MHD_Result {
-    auto* self = static_cast<MetricsServer*>(cls);
-    std::string_view m = method;
-    if (m != MHD_HTTP_METHOD_GET && m != MHD_HTTP_METHOD_HEAD)
-      return respond(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET\n",
-                     "text/plain; charset=utf-8", "GET, HEAD");
-    if (std::string_view(url) != "/metrics")
-      return respond(connection, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n",
-                     "text/plain; charset=utf-8");
-    return respond(connection, MHD_HTTP_OK, self->render_(), kContentType);
+                    const char*, const char*, size_t*, void** con_cls) -> MHD_Result {
+    return static_cast<MHD_Result>(
+        static_cast<MetricsServer*>(cls)->on_request(connection, url, method, con_cls));
+  };
+  auto completed = [](void* cls, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+    auto* scrape = static_cast<Scrape*>(*con_cls);
+    if (scrape == nullptr) return;
+    auto& waiting = static_cast<MetricsServer*>(cls)->waiting_;
+    waiting.erase(std::remove(waiting.begin(), waiting.end(), scrape), waiting.end());
+    delete scrape;
+    *con_cls = nullptr;
   };
   // No MHD thread: MHD_USE_EPOLL without MHD_USE_INTERNAL_POLLING_THREAD is external mode.
-  MHD_Daemon* d =
-      MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, handler, this,
-                       MHD_OPTION_EXTERNAL_LOGGER, &log_mhd, nullptr, MHD_OPTION_LISTEN_SOCKET, fd,
-                       MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, MHD_OPTION_CONNECTION_TIMEOUT,
-                       static_cast<unsigned>(kConnectionTimeout.count()),
-                       MHD_OPTION_CONNECTION_MEMORY_LIMIT, kConnectionMemory, MHD_OPTION_END);
+  // MHD_ALLOW_SUSPEND_RESUME adds an eventfd to MHD's epoll set, so a resume wakes the loop.
+  MHD_Daemon* d = MHD_start_daemon(
+      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, handler,
+      this, MHD_OPTION_EXTERNAL_LOGGER, &log_mhd, nullptr, MHD_OPTION_LISTEN_SOCKET, fd,
+      MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, MHD_OPTION_CONNECTION_TIMEOUT,
+      static_cast<unsigned>(kConnectionTimeout.count()), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      kConnectionMemory, MHD_OPTION_NOTIFY_COMPLETED,
+      static_cast<MHD_RequestCompletedCallback>(completed), this, MHD_OPTION_END);
   if (d == nullptr) {
     // Whether MHD closed the socket on failure varies by version: close it if still ours.
     if (::fcntl(fd, F_GETFD) != -1) ::close(fd);
@@ -130,7 +148,57 @@ bool MetricsServer::start(const std::string& listen) {
   return true;
 }
 
+int MetricsServer::on_request(MHD_Connection* connection, const char* url, const char* method,
+                              void** con_cls) {
+  std::string_view m = method;
+  if (m != MHD_HTTP_METHOD_GET && m != MHD_HTTP_METHOD_HEAD)
+    return respond(connection, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET\n",
+                   "GET, HEAD");
+  if (std::string_view(url) != "/metrics")
+    return respond(connection, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n");
+  auto* scrape = static_cast<Scrape*>(*con_cls);
+  if (scrape == nullptr) {
+    // First call: wait for a text, the one being formatted if there is one. MHD calls
+    // again after the resume.
+    if (!formatting_.active() && !start_render()) {
+      // No thread to be had (out of resources): format here rather than fail the scrape.
+      return respond(connection, MHD_HTTP_OK, std::make_shared<const std::string>(render_()()),
+                     kContentType);
+    }
+    scrape = new Scrape{connection, nullptr};
+    *con_cls = scrape;
+    waiting_.push_back(scrape);
+    MHD_suspend_connection(connection);
+    return MHD_YES;
+  }
+  if (!scrape->text) return MHD_YES;  // resumed without a text: the server is stopping
+  return respond(connection, MHD_HTTP_OK, scrape->text, kContentType);
+}
+
+bool MetricsServer::start_render() {
+  auto text = std::make_shared<std::string>();
+  auto format = std::make_shared<Format>(render_());
+  return formatting_.start([format, text] { *text = (*format)(); },
+                           [this, text] { rendered(text); }) == 0;
+}
+
+void MetricsServer::rendered(std::shared_ptr<const std::string> text) {
+  if (waiting_.empty() || !daemon_) return;  // stopped meanwhile: nobody waits
+  for (Scrape* scrape : waiting_) {
+    scrape->text = text;
+    MHD_resume_connection(scrape->connection);
+  }
+  waiting_.clear();
+  run();  // MHD answers resumed connections in its next run
+}
+
+void MetricsServer::resume_all() {
+  for (Scrape* scrape : waiting_) MHD_resume_connection(scrape->connection);
+  waiting_.clear();
+}
+
 void MetricsServer::stop() {
+  resume_all();  // without a text: MHD closes them as it stops
   timer_.stop();
   poll_.reset();  // before MHD closes the descriptor the poll watches
   daemon_.reset();

@@ -111,15 +111,46 @@ class Family {
 };
 
 // A number from the details, if the key holds one.
-const nlohmann::ordered_json* number(const Result& r, const char* key) {
+std::optional<double> number(const Result& r, const char* key) {
   auto it = r.details.find(key);
-  if (it == r.details.end() || !it->is_number()) return nullptr;
-  return &*it;
+  if (it == r.details.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
 }
 
 bool is_http(std::string_view type) { return type == "http" || type == "https"; }
 
 }  // namespace
+
+LastRunMetrics LastRunMetrics::of(std::string_view type, const Result& r) {
+  LastRunMetrics m;
+  m.ok = r.ok();
+  m.duration_seconds = std::chrono::duration<double>(r.latency).count();
+  if (is_http(type)) {
+    m.http_status_code = number(r, "status_code").value_or(0);
+    auto it = r.details.find("cert_chain_expiry");
+    if (it != r.details.end() && it->is_string()) {
+      double t = parse_utc_seconds(it->get<std::string>());
+      if (t >= 0) m.cert_expiry_seconds = t;
+    }
+  } else if (type == "dns") {
+    m.dns_answers = number(r, "answer_count");
+  } else if (type == "icmp") {
+    auto seconds = [&](const char* key) -> std::optional<double> {
+      if (auto ms = number(r, key)) return *ms / 1e3;
+      return std::nullopt;
+    };
+    m.icmp_rtt_min_seconds = seconds("rtt_min_ms");
+    m.icmp_rtt_avg_seconds = seconds("rtt_ms");
+    m.icmp_rtt_max_seconds = seconds("rtt_max_ms");
+    auto sent = number(r, "sent");
+    auto loss = number(r, "loss");
+    if (sent && loss && *sent > 0) m.icmp_loss_ratio = *loss / 100;
+  } else if (type == "ntp") {
+    m.ntp_offset_seconds = number(r, "offset_s");
+    m.ntp_stratum = number(r, "stratum");
+  }
+  return m;
+}
 
 std::string format_metrics(const MetricsSnapshot& snap) {
   Family build_info("netmond_build_info", "gauge",
@@ -169,36 +200,22 @@ std::string format_metrics(const MetricsSnapshot& snap) {
     if (c.durations) durations.add_histogram(labels, *c.durations);
     skipped.add("", labels, "", std::to_string(c.skipped_slots));
 
-    const Result* r = c.last;
-    if (r == nullptr) continue;
-    success.add(labels, r->ok() ? 1 : 0);
-    duration.add(labels, std::chrono::duration<double>(r->latency).count());
-    if (is_http(c.type)) {
-      const auto* code = number(*r, "status_code");
-      http_status.add(labels, code ? code->get<double>() : 0);
-      auto it = r->details.find("cert_chain_expiry");
-      if (it != r->details.end() && it->is_string()) {
-        double t = parse_utc_seconds(it->get<std::string>());
-        if (t >= 0) cert_expiry.add(labels, t);
-      }
-    }
-    if (c.type == "dns")
-      if (const auto* n = number(*r, "answer_count")) dns_answers.add(labels, n->get<double>());
-    if (c.type == "icmp") {
-      const std::pair<const char*, const char*> stats[] = {
-          {"rtt_min_ms", "min"}, {"rtt_ms", "avg"}, {"rtt_max_ms", "max"}};
-      for (const auto& [key, stat] : stats)
-        if (const auto* ms = number(*r, key))
-          icmp_rtt.add("", labels, fmt::format(",stat=\"{}\"", stat),
-                       format_value(ms->get<double>() / 1e3));
-      const auto* sent = number(*r, "sent");
-      const auto* loss = number(*r, "loss");
-      if (sent && loss && sent->get<double>() > 0) icmp_loss.add(labels, loss->get<double>() / 100);
-    }
-    if (c.type == "ntp") {
-      if (const auto* off = number(*r, "offset_s")) ntp_offset.add(labels, off->get<double>());
-      if (const auto* st = number(*r, "stratum")) ntp_stratum.add(labels, st->get<double>());
-    }
+    if (!c.last) continue;
+    const LastRunMetrics& r = *c.last;
+    success.add(labels, r.ok ? 1 : 0);
+    duration.add(labels, r.duration_seconds);
+    if (r.http_status_code) http_status.add(labels, *r.http_status_code);
+    if (r.cert_expiry_seconds) cert_expiry.add(labels, *r.cert_expiry_seconds);
+    if (r.dns_answers) dns_answers.add(labels, *r.dns_answers);
+    const std::pair<const std::optional<double>*, const char*> rtts[] = {
+        {&r.icmp_rtt_min_seconds, "min"},
+        {&r.icmp_rtt_avg_seconds, "avg"},
+        {&r.icmp_rtt_max_seconds, "max"}};
+    for (const auto& [rtt, stat] : rtts)
+      if (*rtt) icmp_rtt.add("", labels, fmt::format(",stat=\"{}\"", stat), format_value(**rtt));
+    if (r.icmp_loss_ratio) icmp_loss.add(labels, *r.icmp_loss_ratio);
+    if (r.ntp_offset_seconds) ntp_offset.add(labels, *r.ntp_offset_seconds);
+    if (r.ntp_stratum) ntp_stratum.add(labels, *r.ntp_stratum);
   }
 
   std::string out;

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,7 +54,24 @@ inline constexpr std::array<double, 12> kLatenessBuckets = {0.001, 0.0025, 0.005
 // How late runs started after their due time, all checks together, since netmond started.
 using LatenessHistogram = Histogram<kLatenessBuckets>;
 
-// One check as the exposition sees it.
+// What the exposition shows of a check's last run, copied out of its Result on the loop so
+// that the text can be formatted on another thread. The probe_* values a type does not
+// have, or its run did not give, are unset.
+struct LastRunMetrics {
+  bool ok = false;
+  double duration_seconds = 0;
+  std::optional<double> http_status_code;     // http(s): 0 without a response
+  std::optional<double> cert_expiry_seconds;  // http(s): Unix time
+  std::optional<double> dns_answers;
+  std::optional<double> icmp_rtt_min_seconds, icmp_rtt_avg_seconds, icmp_rtt_max_seconds;
+  std::optional<double> icmp_loss_ratio;  // 0..1, only when requests were sent
+  std::optional<double> ntp_offset_seconds;
+  std::optional<double> ntp_stratum;
+
+  static LastRunMetrics of(std::string_view type, const Result& r);
+};
+
+// One check as the exposition sees it: owns everything, nothing points into the daemon.
 struct CheckMetrics {
   std::string name;
   std::string type;
@@ -61,16 +79,16 @@ struct CheckMetrics {
   Health health = Health::Unknown;
   std::uint64_t runs = 0;
   std::uint64_t failures = 0;
-  std::uint64_t skipped_slots = 0;  // schedule slots passed over while a run was still going
-  const Result* last = nullptr;     // none before the first run
-  const DurationHistogram* durations = nullptr;  // none before the first run
+  std::uint64_t skipped_slots = 0;     // schedule slots passed over while a run was still going
+  std::optional<LastRunMetrics> last;  // none before the first run
+  std::optional<DurationHistogram> durations;  // none before the first run
 };
 
 struct MetricsSnapshot {
   std::string version;
   bool last_reload_ok = true;
-  double last_reload_seconds = 0;               // Unix time of the last successful load
-  const LatenessHistogram* lateness = nullptr;  // none before the first run
+  double last_reload_seconds = 0;             // Unix time of the last successful load
+  std::optional<LatenessHistogram> lateness;  // none before the first run
   std::vector<CheckMetrics> checks;
 };
 

@@ -3,11 +3,11 @@
 // and methods are refused, a reload removes checks and moves or stops the listener, a
 // port already taken is one warning, and the textfile is replaced atomically.
 #include "support/daemon_config.h"
+#include "support/http_client.h"
 #include "support/peers.h"
 #include "support/process.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -27,34 +27,6 @@ using namespace netmond::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct HttpReply {
-  long status = 0;  // 0: no HTTP answer (refused, timeout)
-  std::string body;
-};
-
-// One blocking request with libcurl, never through a proxy.
-HttpReply http(const std::string& url, const char* method = "GET") {
-  HttpReply reply;
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) return reply;
-  auto write = +[](char* data, size_t size, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(data, size * n);
-    return size * n;
-  };
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, write);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &reply.body);
-  if (std::string_view(method) == "HEAD")
-    curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
-  else if (std::string_view(method) != "GET")
-    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method);
-  if (curl_easy_perform(curl.get()) == CURLE_OK)
-    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &reply.status);
-  return reply;
-}
 
 template <typename Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {

@@ -27,7 +27,7 @@ CheckMetrics check(std::string name, std::string type, const Result* last = null
   c.type = std::move(type);
   c.target = "127.0.0.1:80";
   c.health = health;
-  c.last = last;
+  if (last != nullptr) c.last = LastRunMetrics::of(c.type, *last);
   return c;
 }
 
@@ -68,7 +68,7 @@ TEST_CASE("metrics text: the histogram is cumulative and ends at +Inf", "[metric
   MetricsSnapshot snap;
   snap.version = "1.2.3";
   CheckMetrics c = check("c", "tcp");
-  c.durations = &h;
+  c.durations = h;
   c.runs = 4;
   c.failures = 1;
   snap.checks.push_back(c);
@@ -98,7 +98,7 @@ TEST_CASE("metrics text: schedule lateness, a histogram without labels", "[metri
   h.observe(20);
   MetricsSnapshot snap;
   snap.version = "1.2.3";
-  snap.lateness = &h;
+  snap.lateness = h;
   CheckMetrics c = check("c", "tcp");
   c.skipped_slots = 7;
   snap.checks.push_back(c);
@@ -152,7 +152,7 @@ TEST_CASE("metrics text: families from each probe's details, promtool accepts it
   snap.checks.push_back(check("new \"one\"\nx\\", "tcp"));  // no run yet
   LatenessHistogram late;
   late.observe(0.002);
-  snap.lateness = &late;
+  snap.lateness = late;
   const std::string text = format_metrics(snap);
   INFO(text);
 
