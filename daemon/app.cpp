@@ -303,7 +303,7 @@ void App::finish_reload(ReloadJob& job) {
     outcome.applied = scheduler_->apply(job.config->checks);
     control_->checks_changed();
     apply_control(job.config->control);
-    metrics_->config_loaded(true, outcome.applied.restarted);
+    metrics_->config_loaded(true);
     metrics_->apply(job.config->metrics);
     release_later(std::move(job.config));
     const ApplySummary& s = outcome.applied;
@@ -393,7 +393,7 @@ void App::result(const CheckConfig& check, const CheckState& state, const Result
                  const RunInfo& info) {
   log_reporter_.result(check, state, r, info);
   if (control_) control_->result(check, state, r, info);
-  if (metrics_) metrics_->result(check, r, info);
+  if (metrics_) metrics_->result(info);
   if (!once_) return;
   if (!r.ok()) ++once_failed_;
   // Not stop() here: we are inside the runner that reported; end on the next turn.

@@ -85,7 +85,7 @@ void Metrics::apply(const MetricsConfig& config) {
     schedule_textfile();
 }
 
-void Metrics::config_loaded(bool ok, const std::vector<std::string>& restarted) {
+void Metrics::config_loaded(bool ok) {
   last_load_ok_ = ok;
   if (!ok) {
     schedule_textfile();
@@ -93,15 +93,10 @@ void Metrics::config_loaded(bool ok, const std::vector<std::string>& restarted) 
   }
   last_load_seconds_ =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  for (const std::string& name : restarted) history_.erase(name);
 }
 
-void Metrics::result(const CheckConfig& check, const Result& r, const RunInfo& info) {
+void Metrics::result(const RunInfo& info) {
   lateness_.observe(std::chrono::duration<double>(info.lateness).count());
-  History& h = history_[check.name];
-  const CheckRunner* runner = scheduler_.find(check.name);
-  if (h.runner != runner) h = History{runner, {}};
-  h.durations.observe(std::chrono::duration<double>(r.latency).count());
   schedule_textfile();
 }
 
@@ -122,8 +117,7 @@ MetricsSnapshot Metrics::snapshot() const {
     c.failures = r.state().failures;
     c.skipped_slots = r.skipped_slots();
     if (r.last_result()) c.last = LastRunMetrics::of(c.type, *r.last_result());
-    auto it = history_.find(c.name);
-    if (it != history_.end() && it->second.runner == &r) c.durations = it->second.durations;
+    if (r.durations().count > 0) c.durations = r.durations();
     snap.checks.push_back(std::move(c));
   });
   return snap;

@@ -2,8 +2,8 @@
 // MetricsServer and, optionally, written to a file for node_exporter's textfile collector.
 //
 // The text is rendered from the scheduler's checks (state, last result) when asked for,
-// plus what only this class keeps: each check's duration histogram, the schedule lateness
-// of all runs, and the outcome of the last configuration load.
+// plus what only this class keeps: the schedule lateness of all runs and the outcome of the
+// last configuration load.
 //
 // The texts are formatted and the textfile written on threads of their own, from a snapshot
 // taken on the loop (at 10,000 checks the text is 22 MB; formatting it took 130 ms).
@@ -23,7 +23,6 @@
 #include "base/uv.h"
 
 #include <chrono>
-#include <map>
 #include <string>
 
 namespace netmond {
@@ -40,11 +39,9 @@ class Metrics {
   // checks were applied). An unchanged listener that failed to bind is tried again.
   void apply(const MetricsConfig& config);
   // A configuration load finished (at start, SIGHUP, the control socket, the console).
-  // On success, the histograms of the `restarted` checks (changed or removed:
-  // ApplySummary::restarted) are dropped.
-  void config_loaded(bool ok, const std::vector<std::string>& restarted = {});
-  // Every finished run.
-  void result(const CheckConfig& check, const Result& r, const RunInfo& info);
+  void config_loaded(bool ok);
+  // Every finished run (its duration is in its runner's histogram already).
+  void result(const RunInfo& info);
 
   // What the text needs, copied (no formatting): format_metrics() of it may run on any
   // thread.
@@ -56,14 +53,8 @@ class Metrics {
   void write_textfile();
   void textfile_written(const std::string& why);
 
-  struct History {
-    const CheckRunner* runner = nullptr;  // the runner this history belongs to
-    DurationHistogram durations;
-  };
-
   uv_loop_t* loop_;
   const Scheduler& scheduler_;
-  std::map<std::string, History> history_;
   LatenessHistogram lateness_;
   bool last_load_ok_ = true;
   double last_load_seconds_ = 0;

@@ -144,6 +144,7 @@ void CheckRunner::finish_attempt(Result r) {
   RunInfo info;
   info.lateness = run_start_ > due_ ? run_start_ - due_ : nanoseconds(0);
   info.attempts = attempt_;
+  durations_.observe(std::chrono::duration<double>(r.latency).count());
   Health before = state_.health;
   state_ = next_state(state_, r.ok(), config_.fail_after, config_.recover_after,
                       std::chrono::system_clock::now());
@@ -188,7 +189,6 @@ ApplySummary Scheduler::apply(const std::vector<CheckConfig>& checks, bool perio
       retired.push_back(std::move(it->second));  // its entry is refilled below
     }
     starting.push_back(&c);
-    s.restarted.push_back(c.name);
   }
   if (s.unchanged + s.changed < runners_.size()) {  // some are not in `checks` any more
     std::unordered_set<std::string_view> names;
@@ -200,7 +200,6 @@ ApplySummary Scheduler::apply(const std::vector<CheckConfig>& checks, bool perio
         continue;
       }
       ++s.removed;
-      s.restarted.push_back(it->first);
       retired.push_back(std::move(it->second));
       it = runners_.erase(it);
     }

@@ -12,6 +12,7 @@
 
 #include "check_state.h"
 #include "config.h"
+#include "histogram.h"
 #include "probe.h"
 #include "report.h"
 
@@ -55,6 +56,9 @@ class CheckRunner {
   // A reload kept this check unchanged: tells its probe (Probe::reloaded).
   void reloaded() { probe_->reloaded(); }
   std::uint64_t skipped_slots() const { return skipped_; }
+  // How long this runner's runs took (the last attempt of each): the check's histogram
+  // since it (re)started, kept here so that recording a result looks nothing up.
+  const DurationHistogram& durations() const { return durations_; }
 
  private:
   void arm_next(std::chrono::nanoseconds after);
@@ -82,14 +86,11 @@ class CheckRunner {
   unsigned attempt_ = 0;
   nlohmann::ordered_json attempts_ = nlohmann::ordered_json::array();
   std::uint64_t skipped_ = 0;
+  DurationHistogram durations_;
 };
 
 struct ApplySummary {
   size_t added = 0, removed = 0, changed = 0, unchanged = 0;
-  // The names of the checks added, changed or removed: every check whose runner is new or
-  // gone (so a reload costs what changed, not what is configured, to those that track
-  // runners).
-  std::vector<std::string> restarted;
 };
 
 class Scheduler {
