@@ -227,9 +227,10 @@ void AresChannel::after_submit() {
 }
 
 void AresChannel::on_timeout_timer() {
+  // Armed only by after_submit(), which needs a channel.
   ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
   timeval tv{};
-  if (channel_ == nullptr || ares_timeout(channel_, nullptr, &tv) == nullptr) {
+  if (ares_timeout(channel_, nullptr, &tv) == nullptr) {
     timeout_timer_.stop();  // nothing outstanding
     return;
   }
