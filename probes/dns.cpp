@@ -460,29 +460,29 @@ std::string DnsProbe::server_text() const {
 
 Result DnsProbe::make_result(Status status, std::string message) const {
   Result r = Result::make(status, std::move(message), uv::now() - started_);
-  r.details["server"] = server_text();
-  if (resolve_time_) r.details["resolve_ms"] = to_ms(*resolve_time_);
-  r.details["query"] = query_;
-  r.details["type"] = rr_type_name(spec_.record_type);
-  r.details["transport"] = over_tcp_ ? "tcp" : "udp";
-  if (retried_over_tcp_) r.details["truncated_over_udp"] = true;
+  r.add("server", server_text());
+  if (resolve_time_) r.add("resolve_ms", to_ms(*resolve_time_));
+  r.add("query", query_);
+  r.add("type", rr_type_name(spec_.record_type));
+  r.add("transport", over_tcp_ ? "tcp" : "udp");
+  if (retried_over_tcp_) r.add("truncated_over_udp", true);
   if (answer_) {
-    r.details["rcode"] = rcode_name(answer_->rcode);
+    r.add("rcode", rcode_name(answer_->rcode));
     nlohmann::ordered_json flags = nlohmann::ordered_json::array();
     const std::pair<bool, const char*> bits[] = {
         {answer_->qr, "QR"}, {answer_->aa, "AA"}, {answer_->tc, "TC"}, {answer_->rd, "RD"},
         {answer_->ra, "RA"}, {answer_->ad, "AD"}, {answer_->cd, "CD"}};
     for (const auto& [set, name] : bits)
       if (set) flags.push_back(name);
-    r.details["flags"] = flags;
+    r.add("flags", std::move(flags));
     nlohmann::ordered_json answers = nlohmann::ordered_json::array();
     for (const auto& rec : answer_->answers)
       answers.push_back({{"name", rec.name},
                          {"type", rr_type_name(rec.type)},
                          {"ttl", rec.ttl},
                          {"data", rec.data}});
-    r.details["answer_count"] = answer_->answers.size();
-    r.details["answers"] = std::move(answers);
+    r.add("answer_count", answer_->answers.size());
+    r.add("answers", std::move(answers));
   }
   return r;
 }
@@ -508,10 +508,10 @@ Result DnsProbe::expire() {
   } else if (!server_.empty() && !server_address_) {
     r = make_result(Status::Timeout, fmt::format("timeout after {} while resolving '{}'",
                                                  format_duration(timeout_), server_));
-    r.details["phase"] = "resolve";
+    r.add("phase", "resolve");
   } else {
     r = make_result(Status::Timeout, timeout_text());
-    r.details["phase"] = over_tcp_ ? "tcp" : "udp";
+    r.add("phase", over_tcp_ ? "tcp" : "udp");
   }
   cancel();
   return r;

@@ -190,28 +190,28 @@ void IcmpProbe::close_io() {
 void IcmpProbe::add_details(Result& r) const {
   if (!running_) return;
   const icmp::Stats& s = tracker_.stats();
-  r.details["socket"] = socket_.kind() == IcmpSocket::Kind::Raw ? "raw" : "dgram";
-  r.details["icmp_id"] = id_.value();
-  r.details["bytes"] = spec_.size;
-  r.details["sent"] = s.sent;
-  r.details["received"] = s.received;
-  r.details["loss"] = s.loss_percent();
-  r.details["duplicates"] = s.duplicates;
-  r.details["reordered"] = s.reordered;
-  r.details["errors"] = s.errors;
-  r.details["ignored"] = s.ignored;
+  r.add("socket", socket_.kind() == IcmpSocket::Kind::Raw ? "raw" : "dgram");
+  r.add("icmp_id", id_.value());
+  r.add("bytes", spec_.size);
+  r.add("sent", s.sent);
+  r.add("received", s.received);
+  r.add("loss", s.loss_percent());
+  r.add("duplicates", s.duplicates);
+  r.add("reordered", s.reordered);
+  r.add("errors", s.errors);
+  r.add("ignored", s.ignored);
   if (s.rtt.count() > 0) {
-    r.details["rtt_ms"] = s.rtt.avg_ms();
-    r.details["rtt_min_ms"] = s.rtt.min_ms();
-    r.details["rtt_max_ms"] = s.rtt.max_ms();
-    r.details["rtt_mdev_ms"] = s.rtt.mdev_ms();
-    if (s.rtt.count() > 1) r.details["jitter_ms"] = s.rtt.jitter_ms();
+    r.add("rtt_ms", s.rtt.avg_ms());
+    r.add("rtt_min_ms", s.rtt.min_ms());
+    r.add("rtt_max_ms", s.rtt.max_ms());
+    r.add("rtt_mdev_ms", s.rtt.mdev_ms());
+    if (s.rtt.count() > 1) r.add("jitter_ms", s.rtt.jitter_ms());
   }
-  if (s.reply_ttl) r.details["reply_ttl"] = *s.reply_ttl;
+  if (s.reply_ttl) r.add("reply_ttl", *s.reply_ttl);
   if (s.error) {
-    r.details["icmp_type"] = s.error->type;
-    r.details["icmp_code"] = s.error->code;
-    if (s.error->offender) r.details["icmp_from"] = s.error->offender->ip();
+    r.add("icmp_type", s.error->type);
+    r.add("icmp_code", s.error->code);
+    if (s.error->offender) r.add("icmp_from", s.error->offender->ip());
   }
 }
 

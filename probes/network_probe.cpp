@@ -78,10 +78,10 @@ Result NetworkProbe::make_result(Status status, std::string message) const {
       target_ip_ = target_->ip();
       target_ip_of_ = *target_;
     }
-    r.details["address"] = target_ip_;
-    if (port_ != 0) r.details["port"] = port_;
+    r.add("address", target_ip_);
+    if (port_ != 0) r.add("port", port_);
   }
-  if (resolve_time_) r.details["resolve_ms"] = to_ms(*resolve_time_);
+  if (resolve_time_) r.add("resolve_ms", to_ms(*resolve_time_));
   add_details(r);
   return r;
 }
@@ -132,7 +132,7 @@ Result NetworkProbe::expire() {
       resolve_time_ = elapsed;
       r = make_result(Status::Timeout, "timeout after " + format_latency(elapsed) +
                                            " while resolving '" + endpoint_.host + "'");
-      r.details["phase"] = "resolve";
+      r.add("phase", "resolve");
       break;
     }
     case Phase::Running: r = expire_io(); break;

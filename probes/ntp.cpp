@@ -389,31 +389,31 @@ void NtpProbe::close_io() {
 }
 
 void NtpProbe::add_details(Result& r) const {
-  if (!kiss_.empty()) r.details["kiss_code"] = kiss_;
+  if (!kiss_.empty()) r.add("kiss_code", kiss_);
   if (best_) {
-    r.details["offset_s"] = best_->sample.offset;
-    r.details["delay_s"] = best_->sample.delay;
+    r.add("offset_s", best_->sample.offset);
+    r.add("delay_s", best_->sample.delay);
   }
   const NtpPacket* p = best_ ? &best_->packet : settled_by_ ? &*settled_by_ : nullptr;
   if (p != nullptr) {
-    r.details["stratum"] = p->stratum;
-    r.details["reference_id"] = ntp_reference_text(p->stratum, p->reference_id);
-    r.details["leap"] = p->leap;
-    r.details["root_delay_s"] = ntp_short_seconds(p->root_delay);
-    r.details["root_dispersion_s"] = ntp_short_seconds(p->root_dispersion);
-    r.details["poll"] = p->poll;
-    r.details["precision"] = p->precision;
+    r.add("stratum", p->stratum);
+    r.add("reference_id", ntp_reference_text(p->stratum, p->reference_id));
+    r.add("leap", p->leap);
+    r.add("root_delay_s", ntp_short_seconds(p->root_delay));
+    r.add("root_dispersion_s", ntp_short_seconds(p->root_dispersion));
+    r.add("poll", p->poll);
+    r.add("precision", p->precision);
   }
   if (sent_ > 0) {
-    r.details["sent"] = sent_;
-    r.details["answered"] = answered_;
+    r.add("sent", sent_);
+    r.add("answered", answered_);
   }
-  if (stale_ > 0) r.details["stale"] = stale_;
-  if (bogus_ > 0) r.details["bogus"] = bogus_;
+  if (stale_ > 0) r.add("stale", stale_);
+  if (bogus_ > 0) r.add("bogus", bogus_);
   if (icmp_) {
-    r.details["icmp_type"] = icmp_->type;
-    r.details["icmp_code"] = icmp_->code;
-    if (icmp_->offender) r.details["icmp_from"] = icmp_->offender->ip();
+    r.add("icmp_type", icmp_->type);
+    r.add("icmp_code", icmp_->code);
+    if (icmp_->offender) r.add("icmp_from", icmp_->offender->ip());
   }
 }
 

@@ -3,10 +3,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace netmond {
 
@@ -36,6 +38,16 @@ struct Result {
       nlohmann::ordered_json::object();  // typed, per probe type; keys keep their order
 
   bool ok() const { return status == Status::Ok; }
+
+  // Appends `key: value` to the details without looking `key` up first: for a probe's own
+  // keys, which are distinct by construction. (ordered_json's operator[] searches every
+  // key and builds a key string each time: half of a udp_echo run's result building.)
+  template <typename Value>
+  void add(std::string_view key, Value&& value) {
+    assert(!details.contains(key));
+    details.get_ref<nlohmann::ordered_json::object_t&>().emplace_back(std::string(key),
+                                                                      std::forward<Value>(value));
+  }
 
   static Result make(Status status, std::string message, std::chrono::nanoseconds latency = {}) {
     Result r;

@@ -91,7 +91,7 @@ Result TcpProbe::expire_io() {
   connect_time_ = uv::now() - connect_started_;
   Result r = make_result(Status::Timeout,
                          "no answer from " + target().with_port() + " (connect timed out)");
-  r.details["phase"] = "connect";
+  r.add("phase", "connect");
   return r;
 }
 
@@ -101,7 +101,7 @@ void TcpProbe::close_io() {
 }
 
 void TcpProbe::add_details(Result& r) const {
-  if (connect_time_) r.details["connect_ms"] = to_ms(*connect_time_);
+  if (connect_time_) r.add("connect_ms", to_ms(*connect_time_));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "base/random.h"
 #include "network_probe.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <linux/errqueue.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <span>
 #include <utility>
 
@@ -35,12 +37,48 @@ std::span<char> receive_buffer() {
   return buffer;
 }
 
+// Fixed-width lower-case hex, as the trailer writes it: exactly one spelling per value, so
+// that a stamp read back and written again gives the same bytes (echo_matches relies on it).
 template <typename T>
 bool parse_hex(std::string_view text, T* out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out, 16);
-  if (ec != std::errc() || end != text.data() + text.size()) return false;
-  // from_chars accepts upper case; the trailer is written in lower case only.
-  return std::none_of(text.begin(), text.end(), [](char c) { return c >= 'A' && c <= 'F'; });
+  T v = 0;
+  for (char c : text) {
+    unsigned digit;
+    if (c >= '0' && c <= '9')
+      digit = static_cast<unsigned>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      digit = static_cast<unsigned>(c - 'a' + 10);
+    else
+      return false;
+    v = static_cast<T>(v << 4 | digit);
+  }
+  *out = v;
+  return true;
+}
+
+// Writes the trailer for `stamp` into `out` (kEchoTrailerSize bytes). By hand rather than
+// through fmt: this runs for every request sent, and fmt's format-string parse cost more
+// than the rest of the run.
+void write_trailer(char* out, const EchoStamp& stamp) {
+  char* p = std::copy(kTrailerTag.begin(), kTrailerTag.end(), out);
+  auto hex = [&p](std::uint64_t v, int digits) {
+    for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4)
+      *p++ = "0123456789abcdef"[(v >> shift) & 0xf];
+  };
+  hex(stamp.nonce, 16);
+  *p++ = ' ';
+  hex(stamp.seq, 8);
+  *p++ = ' ';
+  hex(stamp.sent_ns, 16);
+}
+
+// MESSAGE and its padding up to `size`: everything of a request before the trailer.
+std::string request_prefix(std::string_view message, std::size_t size) {
+  std::string out(message);
+  const std::size_t total = echo_request_size(message, size);
+  for (std::size_t i = 0; out.size() + kEchoTrailerSize < total; ++i)
+    out += kPadding[i % kPadding.size()];
+  return out;
 }
 
 std::optional<std::size_t> first_difference(std::string_view a, std::string_view b) {
@@ -83,27 +121,10 @@ std::string echo_size_problem(std::string_view message, std::size_t size) {
 
 std::string encode_echo_request(std::string_view message, const EchoStamp& stamp,
                                 std::size_t size) {
-  const std::size_t total = echo_request_size(message, size);
-  std::string out;
-  out.reserve(total);
-  out = message;
-  for (std::size_t i = 0; out.size() + kEchoTrailerSize < total; ++i)
-    out += kPadding[i % kPadding.size()];
-  // Fixed-width lower-case hex, written by hand into one buffer: this runs for every
-  // request sent and every reply checked, and fmt's format-string parse cost more than the
-  // rest of the run.
-  std::array<char, kEchoTrailerSize> trailer;
-  char* p = std::copy(kTrailerTag.begin(), kTrailerTag.end(), trailer.begin());
-  auto hex = [&p](std::uint64_t v, int digits) {
-    for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4)
-      *p++ = "0123456789abcdef"[(v >> shift) & 0xf];
-  };
-  hex(stamp.nonce, 16);
-  *p++ = ' ';
-  hex(stamp.seq, 8);
-  *p++ = ' ';
-  hex(stamp.sent_ns, 16);
-  out.append(trailer.data(), trailer.size());
+  std::string out = request_prefix(message, size);
+  const std::size_t prefix = out.size();
+  out.resize(prefix + kEchoTrailerSize);
+  write_trailer(out.data() + prefix, stamp);
   return out;
 }
 
@@ -152,10 +173,23 @@ double RttStats::jitter_ms() const { return count_ > 1 ? jitter_sum_ms_ / (count
 std::string format_rtt(std::chrono::nanoseconds rtt) { return format_rtt(to_ms(rtt)); }
 
 std::string format_rtt(double ms) {
-  if (ms < 1) return fmt::format("{:.3f} ms", ms);
-  if (ms < 10) return fmt::format("{:.2f} ms", ms);
-  if (ms < 100) return fmt::format("{:.1f} ms", ms);
-  return fmt::format("{:.0f} ms", ms);
+  std::string out;
+  append_rtt(out, ms);
+  return out;
+}
+
+void append_rtt(std::string& out, double ms) {
+  // Compiled format strings: every echo and ping result is worded with one of these, and
+  // parsing the format string at run time cost as much as the rest of the wording.
+  auto to = std::back_inserter(out);
+  if (ms < 1)
+    fmt::format_to(to, FMT_COMPILE("{:.3f} ms"), ms);
+  else if (ms < 10)
+    fmt::format_to(to, FMT_COMPILE("{:.2f} ms"), ms);
+  else if (ms < 100)
+    fmt::format_to(to, FMT_COMPILE("{:.1f} ms"), ms);
+  else
+    fmt::format_to(to, FMT_COMPILE("{:.0f} ms"), ms);
 }
 
 // ---- The TCP transport -----------------------------------------------------------------------
@@ -320,7 +354,18 @@ int EchoExchange::start(const SockAddr& target, EchoExchangeOptions options, Eve
   stream_matched_ = 0;
   failed_step_ = Step::None;
   nonce_ = random_u64();
-  request_size_ = echo_request_size(options_.message, options_.size);
+  send_failure_.reset();
+  // Every request is this prefix and a trailer: the prefix is written once (and again only
+  // when the message or size change), each request rewrites only the trailer.
+  if (options_.message != prefix_message_ || options_.size != prefix_size_ ||
+      send_buffer_.empty()) {
+    prefix_message_ = options_.message;
+    prefix_size_ = options_.size;
+    send_buffer_ = request_prefix(options_.message, options_.size);
+    prefix_length_ = send_buffer_.size();
+    send_buffer_.resize(prefix_length_ + kEchoTrailerSize);
+  }
+  request_size_ = send_buffer_.size();
 
   int rc = 0;
   if (options_.tcp) {
@@ -338,9 +383,16 @@ int EchoExchange::start(const SockAddr& target, EchoExchangeOptions options, Eve
   on_done_ = std::move(on_done);
   running_ = true;
   alive_ = std::make_shared<char>();
-  send_timer_.start(
-      {}, [this] { on_send_tick(); },
-      std::max(options_.spacing, std::chrono::nanoseconds(std::chrono::milliseconds(1))));
+  // The first request goes at once (a loop turn later would cost a timer and a wake-up
+  // on every run); what goes wrong with it is reported from the loop, as the contract
+  // says no callback runs inside start().
+  if (more_to_send()) send_failure_ = send_next();
+  if (send_failure_ || more_to_send()) {
+    const auto spacing = std::max(options_.spacing, std::chrono::nanoseconds(0));
+    send_timer_.start(
+        send_failure_ ? std::chrono::nanoseconds(0) : spacing, [this] { on_send_tick(); },
+        std::max(spacing, std::chrono::nanoseconds(std::chrono::milliseconds(1))));
+  }
   return 0;
 }
 
@@ -374,6 +426,8 @@ int EchoExchange::open_udp(const SockAddr& target) {
 void EchoExchange::drain() {
   if (!running_) return;
   draining_ = true;
+  // A failed first send is still to be reported, from the timer (not inside drain()).
+  if (send_failure_) return;
   send_timer_.stop();
   maybe_done();
 }
@@ -383,6 +437,7 @@ void EchoExchange::stop() {
   draining_ = false;
   receiving_ = false;
   alive_.reset();
+  send_failure_.reset();
   send_timer_.stop();
   timeout_timer_.stop();
   if (options_.keep_socket)
@@ -404,16 +459,30 @@ bool EchoExchange::more_to_send() const {
 }
 
 void EchoExchange::on_send_tick() {
-  std::weak_ptr<char> alive = alive_;
-  do {
-    if (!more_to_send()) break;
-    send_next();
-    if (alive.expired()) return;
-  } while (options_.spacing <= std::chrono::nanoseconds(0));
+  bool send = true;
+  if (send_failure_) {
+    EchoEvent failure = std::move(*send_failure_);
+    send_failure_.reset();
+    if (!report_send_failure(std::move(failure))) return;
+    // The next request keeps its spacing after the one that failed.
+    send = options_.spacing <= std::chrono::nanoseconds(0);
+  }
+  while (send && more_to_send()) {
+    if (auto failure = send_next(); failure && !report_send_failure(std::move(*failure))) return;
+    if (options_.spacing > std::chrono::nanoseconds(0)) break;
+  }
   if (!more_to_send()) {
     send_timer_.stop();
     maybe_done();
   }
+}
+
+bool EchoExchange::report_send_failure(EchoEvent failure) {
+  if (failure.kind == EchoEvent::Kind::Error) {
+    fail(failure.status, std::move(failure.text));
+    return false;
+  }
+  return emit(std::move(failure));
 }
 
 EchoExchange::Request* EchoExchange::find(std::uint32_t seq) {
@@ -422,11 +491,24 @@ EchoExchange::Request* EchoExchange::find(std::uint32_t seq) {
 }
 
 std::string EchoExchange::request_bytes(std::uint32_t seq, std::chrono::nanoseconds sent) const {
-  return encode_echo_request(
-      options_.message, {nonce_, seq, static_cast<std::uint64_t>(sent.count())}, options_.size);
+  std::string out(send_buffer_, 0, prefix_length_);
+  out.resize(request_size_);
+  write_trailer(out.data() + prefix_length_,
+                {nonce_, seq, static_cast<std::uint64_t>(sent.count())});
+  return out;
 }
 
-void EchoExchange::send_next() {
+bool EchoExchange::is_request(std::string_view payload, const EchoStamp& stamp,
+                              std::chrono::nanoseconds sent) const {
+  // The trailer has one spelling per stamp (parse_echo_stamp takes nothing else), so equal
+  // stamps are equal trailers: only the prefix is left to compare byte for byte.
+  return payload.size() == request_size_ && stamp.nonce == nonce_ &&
+         stamp.sent_ns == static_cast<std::uint64_t>(sent.count()) &&
+         payload.substr(0, prefix_length_) ==
+             std::string_view(send_buffer_).substr(0, prefix_length_);
+}
+
+std::optional<EchoEvent> EchoExchange::send_next() {
   const std::uint32_t seq = next_seq_++;
   const auto now = uv::now();
   requests_.push_back(Request{now, State::Pending});
@@ -438,14 +520,15 @@ void EchoExchange::send_next() {
   }
   if (options_.timeout > std::chrono::nanoseconds(0) && !timeout_timer_.active()) arm_timeout();
 
-  const std::string payload = request_bytes(seq, now);
+  write_trailer(send_buffer_.data() + prefix_length_,
+                {nonce_, seq, static_cast<std::uint64_t>(now.count())});
   if (tcp_) {
-    tcp_->write(payload);
+    tcp_->write(send_buffer_);
     stream_expect_.emplace_back(seq, now);
-    return;
+    return std::nullopt;
   }
-  long n = udp_.send(payload.data(), payload.size());
-  if (n >= 0) return;
+  long n = udp_.send(send_buffer_.data(), send_buffer_.size());
+  if (n >= 0) return std::nullopt;
   EchoEvent e;
   e.kind = EchoEvent::Kind::Unreachable;
   e.seq = seq;
@@ -455,12 +538,16 @@ void EchoExchange::send_next() {
     case ENETUNREACH:
     case EADDRNOTAVAIL: e.status = Status::Unreachable, e.text = "network unreachable"; break;
     case EHOSTUNREACH: e.status = Status::Unreachable, e.text = "host unreachable"; break;
-    default: return fail(Status::LocalError, "cannot send: " + uv::error_text(static_cast<int>(n)));
+    default:
+      e.kind = EchoEvent::Kind::Error;
+      e.status = Status::LocalError;
+      e.text = "cannot send: " + uv::error_text(static_cast<int>(n));
+      return e;
   }
   requests_.back().state = State::Failed;
   --pending_;
   ++stats_.errors;
-  emit(std::move(e));
+  return e;
 }
 
 void EchoExchange::on_datagrams() {
@@ -491,10 +578,11 @@ bool EchoExchange::on_datagram(std::string_view payload) {
     return emit(std::move(e));
   }
   Request* r = stamp ? find(stamp->seq) : nullptr;
+  if (r != nullptr && is_request(payload, *stamp, r->sent))
+    return on_reply(stamp->seq, r, r->sent, payload.size());
   std::string expected;
   if (r != nullptr) {
     expected = request_bytes(stamp->seq, r->sent);
-    if (payload == expected) return on_reply(stamp->seq, r, r->sent, payload.size());
   } else {
     // Not attributable to a request: compare with the oldest one in flight (or the last
     // one sent) to say where it differs.
@@ -792,8 +880,11 @@ std::pair<Status, std::string> UdpEchoProbe::verdict() const {
   const unsigned unechoed = count - std::min(count, s.echoed);
   const std::size_t bytes = exchange_.request_size();
   if (s.echoed > 0 && unechoed * 100 <= spec_.max_loss * count) {
-    if (count == 1)
-      return {Status::Ok, fmt::format("echoed {} bytes in {}", bytes, format_rtt(s.rtt.avg_ms()))};
+    if (count == 1) {
+      std::string m = fmt::format(FMT_COMPILE("echoed {} bytes in "), bytes);
+      append_rtt(m, s.rtt.avg_ms());
+      return {Status::Ok, std::move(m)};
+    }
     std::string m = fmt::format("echoed {} of {} requests of {} bytes", s.echoed, count, bytes);
     if (unechoed > 0) m += fmt::format(" ({}% lost)", unechoed * 100 / count);
     m += fmt::format(", rtt min/avg/max {:.3f}/{:.3f}/{:.3f} ms", s.rtt.min_ms(), s.rtt.avg_ms(),
@@ -842,27 +933,27 @@ void UdpEchoProbe::close_io() {
 void UdpEchoProbe::add_details(Result& r) const {
   if (!started_) return;
   const EchoStats& s = exchange_.stats();
-  r.details["bytes"] = exchange_.request_size();
-  if (s.rtt.count() > 0) r.details["rtt_ms"] = s.rtt.avg_ms();
+  r.add("bytes", exchange_.request_size());
+  if (s.rtt.count() > 0) r.add("rtt_ms", s.rtt.avg_ms());
   if (spec_.count > 1 && s.rtt.count() > 0) {
-    r.details["rtt_min_ms"] = s.rtt.min_ms();
-    r.details["rtt_max_ms"] = s.rtt.max_ms();
-    r.details["rtt_mdev_ms"] = s.rtt.mdev_ms();
-    if (s.rtt.count() > 1) r.details["jitter_ms"] = s.rtt.jitter_ms();
+    r.add("rtt_min_ms", s.rtt.min_ms());
+    r.add("rtt_max_ms", s.rtt.max_ms());
+    r.add("rtt_mdev_ms", s.rtt.mdev_ms());
+    if (s.rtt.count() > 1) r.add("jitter_ms", s.rtt.jitter_ms());
   }
-  r.details["sent"] = s.sent;
-  r.details["echoed"] = s.echoed;
-  r.details["lost"] = s.lost();
+  r.add("sent", s.sent);
+  r.add("echoed", s.echoed);
+  r.add("lost", s.lost());
   // As icmp's: what `netmonctl probe --format nagios` reports as packet loss (pl).
-  r.details["loss"] = s.sent ? 100.0 * s.lost() / s.sent : 0.0;
-  r.details["mismatched"] = s.mismatched;
-  r.details["duplicates"] = s.duplicates;
-  r.details["reordered"] = s.reordered;
-  r.details["stale"] = s.stale;
+  r.add("loss", s.sent ? 100.0 * s.lost() / s.sent : 0.0);
+  r.add("mismatched", s.mismatched);
+  r.add("duplicates", s.duplicates);
+  r.add("reordered", s.reordered);
+  r.add("stale", s.stale);
   if (icmp_) {
-    r.details["icmp_type"] = icmp_->type;
-    r.details["icmp_code"] = icmp_->code;
-    if (icmp_->offender) r.details["icmp_from"] = icmp_->offender->ip();
+    r.add("icmp_type", icmp_->type);
+    r.add("icmp_code", icmp_->code);
+    if (icmp_->offender) r.add("icmp_from", icmp_->offender->ip());
   }
 }
 

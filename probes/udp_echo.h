@@ -111,6 +111,8 @@ class RttStats {
 // An RTT as ping writes one, three significant digits: "0.143 ms", "12.3 ms", "105 ms".
 std::string format_rtt(double ms);
 std::string format_rtt(std::chrono::nanoseconds rtt);
+// format_rtt's text, appended to `out`.
+void append_rtt(std::string& out, double ms);
 
 struct EchoStats {
   unsigned sent = 0;        // requests handed to the kernel
@@ -179,8 +181,8 @@ class EchoExchange {
   EchoExchange& operator=(const EchoExchange&) = delete;
 
   // Opens a fresh socket to `target` (bound as `options` say), or takes the kept one (see
-  // keep_socket), with a new random nonce, and
-  // sends the first request on the next loop turn, then one every `spacing`. `on_event`
+  // keep_socket), with a new random nonce, and sends the first request at once (a failure
+  // to send it is reported from the loop), then one every `spacing`. `on_event`
   // runs for every event, on the loop; `on_done` once, when no request is due any more and
   // every one sent has settled (echoed, timed out, answered by an error), or when an Error
   // ended the exchange. Either may stop() or destroy the exchange. Returns 0 or a negative
@@ -211,10 +213,18 @@ class EchoExchange {
   int open_udp(const SockAddr& target);
   bool more_to_send() const;
   void on_send_tick();
-  void send_next();
+  // Sends the next request; what to report when it could not be sent (an Unreachable
+  // event, or an Error that ends the exchange).
+  std::optional<EchoEvent> send_next();
+  // Reports what send_next returned; false when the exchange ended or was stopped.
+  bool report_send_failure(EchoEvent failure);
   Request* find(std::uint32_t seq);
   // The request `seq` sent at `sent`, byte for byte (regenerated: nothing is stored).
   std::string request_bytes(std::uint32_t seq, std::chrono::nanoseconds sent) const;
+  // Whether `payload`, whose trailer parsed as `stamp`, is this run's request of stamp.seq
+  // sent at `sent`, byte for byte.
+  bool is_request(std::string_view payload, const EchoStamp& stamp,
+                  std::chrono::nanoseconds sent) const;
   void on_datagrams();
   // These return false when a callback stopped or destroyed the exchange.
   bool on_datagram(std::string_view payload);
@@ -239,6 +249,14 @@ class EchoExchange {
   Step failed_step_ = Step::None;
   std::uint64_t nonce_ = 0;
   std::size_t request_size_ = 0;
+  // The request being sent: the message and its padding (prefix_length_ bytes, kept from
+  // run to run while prefix_message_ and prefix_size_ stay), then the trailer.
+  std::string send_buffer_;
+  std::size_t prefix_length_ = 0;
+  std::string prefix_message_;
+  std::size_t prefix_size_ = 0;
+  // The first request's send failed inside start(): reported from the send timer.
+  std::optional<EchoEvent> send_failure_;
   std::uint32_t next_seq_ = 1;   // the next request's sequence number
   std::uint32_t first_seq_ = 1;  // requests_[0]'s
   std::uint32_t highest_echoed_ = 0;

@@ -364,6 +364,22 @@ TEST_CASE("udp_echo: a wrong payload is a mismatch at the deadline, never an ear
       CHECK(r.message ==
             "payload mismatch (got 70 bytes, expected 70, first difference at byte 3)");
     }
+    SECTION("the send time in the trailer changed") {
+      // A well-formed trailer of this run and request, but another send time: the trailer
+      // is compared too, not only the message before it.
+      EchoFake fake(fixture.loop(), "127.0.0.1",
+                    [](EchoFake& f, const std::string& req, const SockAddr& from) {
+                      std::string bad = req;
+                      bad.back() = bad.back() == '0' ? '1' : '0';
+                      REQUIRE(parse_echo_stamp(bad));
+                      f.send(bad, from);
+                    });
+      auto probe = echo_probe(h, "127.0.0.1", fake.port());
+      Result r = run_to_deadline(fixture, *probe, 300ms, 200ms);
+      CHECK(r.status == Status::BadResponse);
+      CHECK(r.message ==
+            "payload mismatch (got 70 bytes, expected 70, first difference at byte 69)");
+    }
   }
   REQUIRE(fixture.finish() == 0);
 }
@@ -741,6 +757,48 @@ TEST_CASE("udp_echo: the exchange times requests out and reports late echoes", "
     CHECK(s.echoed == 1);
     CHECK(s.late == 1);
     CHECK(s.lost() == 1);
+    CHECK_FALSE(ex.running());
+  }
+  REQUIRE(fixture.finish() == 0);
+}
+
+TEST_CASE("udp_echo: the first request leaves inside start(), a failed send is told from the loop",
+          "[udp_echo]") {
+  LoopFixture fixture;
+  {
+    // A plain socket that nobody polls: what start() sent is queued on it at once.
+    Fd peer(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    SockAddr local = *parse_ip("127.0.0.1", 0);
+    REQUIRE(::bind(peer.get(), local.get(), local.length) == 0);
+    local.length = sizeof local.storage;
+    ::getsockname(peer.get(), reinterpret_cast<sockaddr*>(&local.storage), &local.length);
+
+    EchoExchange ex(fixture.loop());
+    std::vector<EchoEvent> events;
+    bool done = false;
+    auto on_event = [&](const EchoEvent& e) { events.push_back(e); };
+    auto on_done = [&] { done = true; };
+    EchoExchangeOptions o;
+    o.message = "first";
+    REQUIRE(ex.start(local, o, on_event, on_done) == 0);
+    char buf[128];
+    ssize_t n = ::recv(peer.get(), buf, sizeof buf, MSG_DONTWAIT);
+    REQUIRE(n == static_cast<ssize_t>(5 + kEchoTrailerSize));
+    CHECK(std::string_view(buf, 5) == "first");
+    CHECK(ex.stats().sent == 1);
+    ex.stop();
+
+    // Too large for a UDP datagram (parse() refuses such a size; the engine is told here):
+    // the send fails inside start(), and is reported once the loop runs.
+    o.size = 70000;
+    REQUIRE(ex.start(local, o, on_event, on_done) == 0);
+    CHECK(events.empty());
+    CHECK_FALSE(done);
+    REQUIRE(fixture.run_until([&] { return done; }, 1s));
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == EchoEvent::Kind::Error);
+    CHECK(events[0].status == Status::LocalError);
+    CHECK(events[0].text == "cannot send: message too long");
     CHECK_FALSE(ex.running());
   }
   REQUIRE(fixture.finish() == 0);
