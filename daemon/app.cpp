@@ -405,7 +405,7 @@ void App::transition(const CheckConfig& check, Health from, Health to, const Res
   if (once_) return;
   log_reporter_.transition(check, from, to, r);
   if (control_) control_->transition(check, from, to, r);
-  if (notifier_) notifier_->status(summary());
+  if (notifier_) notifier_->status([this] { return summary(); });
 }
 
 }  // namespace netmond

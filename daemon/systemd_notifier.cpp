@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 namespace netmond {
 
@@ -55,13 +56,13 @@ void SystemdNotifier::stopping() {
   status_timer_.reset();
 }
 
-void SystemdNotifier::status(const std::string& status) {
+void SystemdNotifier::status(std::function<std::string()> summary) {
   if (!enabled_) return;
-  pending_status_ = status;
-  if (status_timer_->active()) return;  // a send is due, and takes the latest text
+  summary_ = std::move(summary);
+  if (status_timer_->active()) return;  // a send is due, and words the latest state
   const auto wait = std::max(std::chrono::nanoseconds(0), last_status_ + kStatusEvery - uv::now());
   status_timer_->start(wait, [this] {
-    send("STATUS=" + pending_status_);
+    send("STATUS=" + summary_());
     last_status_ = uv::now();
   });
 }

@@ -4,10 +4,13 @@
 //                   scheduled (at start, and after every reload, also a rejected one)
 //   reloading()     RELOADING=1 + MONOTONIC_USEC=: a SIGHUP reload begins
 //   stopping()      STOPPING=1: shutdown begins
-//   status(text)    STATUS=: the one-line summary `systemctl status` shows; at most one a
-//                   second (the latest text wins), however many checks change state: each
-//                   is a datagram PID 1 must read, and sd_notify(3) blocks the loop when
-//                   the manager's queue of them is full
+//   status(summary) STATUS=: the one-line summary `systemctl status` shows; at most one a
+//                   second, however many checks change state: each is a datagram PID 1
+//                   must read, and sd_notify(3) blocks the loop when the manager's queue of
+//                   them is full. `summary` is asked for its text when the message is sent,
+//                   not at every change: it counts every check, and 10,000 checks changing
+//                   state at once (at start, or when a network goes away) made 10,000
+//                   summaries of 10,000 checks, seconds of a stalled loop
 //   WATCHDOG=1      from a loop timer at half of WATCHDOG_USEC, so a stalled loop misses
 //                   its pings and systemd restarts the daemon (WatchdogSec= in the unit)
 // Without NOTIFY_SOCKET (not started by systemd with Type=notify) everything is silent and
@@ -17,6 +20,7 @@
 #include "base/uv.h"
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -34,7 +38,7 @@ class SystemdNotifier {
   void ready(const std::string& status);
   void reloading();
   void stopping();  // also stops the watchdog pings
-  void status(const std::string& status);
+  void status(std::function<std::string()> summary);
 
  private:
   void send(const std::string& state);
@@ -43,8 +47,9 @@ class SystemdNotifier {
   bool send_failed_ = false;  // log the first failure only
   std::chrono::microseconds watchdog_ping_{};
   std::optional<uv::Timer> watchdog_;
-  // status(): the text waiting for its turn, the timer that sends it, the last send.
-  std::string pending_status_;
+  // status(): what words the text when its turn comes, the timer that sends it, the
+  // last send.
+  std::function<std::string()> summary_;
   std::optional<uv::Timer> status_timer_;
   std::chrono::nanoseconds last_status_{};
 };
