@@ -60,7 +60,7 @@ void CheckRunner::run_now() {
   due_ = uv::now();
   run_start_ = due_;
   attempt_ = 0;
-  attempts_ = nlohmann::ordered_json::array();
+  attempts_ = nullptr;  // an array from the first push_back: no allocation without retries
   start_attempt();
 }
 
@@ -89,7 +89,7 @@ void CheckRunner::on_due() {
   if (in_flight_) return;
   run_start_ = now;
   attempt_ = 0;
-  attempts_ = nlohmann::ordered_json::array();
+  attempts_ = nullptr;  // an array from the first push_back: no allocation without retries
   start_attempt();
 }
 
@@ -139,7 +139,7 @@ void CheckRunner::finish_attempt(Result r) {
     return;
   }
   in_flight_ = false;
-  if (attempts_.size() > 1) r.details["attempts"] = attempts_;
+  if (attempts_.size() > 1) r.details["attempts"] = std::move(attempts_);
 
   RunInfo info;
   info.lateness = run_start_ > due_ ? run_start_ - due_ : nanoseconds(0);

@@ -84,7 +84,7 @@ class CheckRunner {
   std::chrono::nanoseconds deadline_due_{};  // the attempt's deadline, steady clock
   bool in_flight_ = false;
   unsigned attempt_ = 0;
-  nlohmann::ordered_json attempts_ = nlohmann::ordered_json::array();
+  nlohmann::ordered_json attempts_;  // the attempts of this run, when it has retries
   std::uint64_t skipped_ = 0;
   DurationHistogram durations_;
 };

@@ -87,6 +87,8 @@ class NetworkProbe : public Probe {
   // target_->ip(), cached for make_result().
   mutable std::optional<SockAddr> target_ip_of_;
   mutable std::string target_ip_;
+  // How many details the last result had: the next one's room (make_result).
+  mutable std::size_t details_room_ = 8;
   Resolver::Request request_;
   uv::Deferred deferred_;
 };
