@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <set>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -34,13 +35,13 @@ std::chrono::nanoseconds schedule_phase(const std::string& name, nanoseconds int
 }
 
 CheckRunner::CheckRunner(uv_loop_t* loop, CheckConfig config, std::unique_ptr<Probe> probe,
-                         Reporter& reporter)
+                         Reporter& reporter, DeadlineList& deadlines)
     : loop_(loop),
       config_(std::move(config)),
       probe_(std::move(probe)),
       reporter_(reporter),
       slot_timer_(loop),
-      deadline_(loop) {}
+      deadlines_(deadlines) {}
 
 CheckRunner::~CheckRunner() {
   if (in_flight_ && probe_) probe_->cancel();
@@ -105,28 +106,22 @@ void CheckRunner::start_attempt() {
     return;
   }
   probe_->start(config_.timeout, [this](Result r) {
-    deadline_.stop();
+    deadline_.cancel();
     finish_attempt(std::move(r));
   });
   // Due a full timeout after start() returned: the probe's own clock started inside it, so
   // no run is cut short by its clock or ours.
-  deadline_due_ = uv::now() + config_.timeout;
-  arm_deadline();
+  deadlines_.arm(deadline_, [this] { on_deadline(); });
 }
 
-void CheckRunner::arm_deadline() {
-  deadline_.start(deadline_due_ - uv::now(), [this] {
-    // libuv counts whole milliseconds from a loop time it truncates, so a timer can fire up
-    // to 1 ms before its delay has passed: 399.2 ms into a 400 ms timeout.
-    if (uv::now() < deadline_due_) return arm_deadline();
-    Result r = probe_->expire();
-    if (r.latency.count() == 0) r.latency = uv::now() - attempt_start_;
-    finish_attempt(std::move(r));
-  });
+void CheckRunner::on_deadline() {
+  Result r = probe_->expire();
+  if (r.latency.count() == 0) r.latency = uv::now() - attempt_start_;
+  finish_attempt(std::move(r));
 }
 
 void CheckRunner::finish_attempt(Result r) {
-  deadline_.stop();
+  deadline_.cancel();
   if (config_.retries > 0) {
     attempts_.push_back(
         {{"reason", code(r.status)},
@@ -205,19 +200,35 @@ ApplySummary Scheduler::apply(const std::vector<CheckConfig>& checks, bool perio
     }
   }
   for (const CheckConfig* c : starting) {
-    auto runner = std::make_unique<CheckRunner>(loop_, *c, factory_(*c), reporter_);
+    auto runner = std::make_unique<CheckRunner>(loop_, *c, factory_(*c), reporter_,
+                                                deadlines_for(c->timeout));
     if (periodic) runner->schedule(origin);
     runners_.insert_or_assign(c->name, std::move(runner));
   }
   retired.clear();  // cancels their runs
+  if (s.changed + s.removed > 0) {
+    // The lists of timeouts no check has any more (each holds a loop timer).
+    std::set<nanoseconds> in_use;
+    for (const auto& [name, r] : runners_) in_use.insert(r->config().timeout);
+    std::erase_if(deadlines_, [&](const auto& kv) { return !in_use.contains(kv.first); });
+  }
   return s;
+}
+
+DeadlineList& Scheduler::deadlines_for(nanoseconds timeout) {
+  std::unique_ptr<DeadlineList>& list = deadlines_[timeout];
+  if (!list) list = std::make_unique<DeadlineList>(loop_, timeout);
+  return *list;
 }
 
 void Scheduler::run_all_now() {
   for (auto& [name, r] : runners_) r->run_now();
 }
 
-void Scheduler::clear() { runners_.clear(); }
+void Scheduler::clear() {
+  runners_.clear();
+  deadlines_.clear();
+}
 
 size_t Scheduler::in_flight() const {
   size_t n = 0;

@@ -6,12 +6,15 @@
 //    once, and a restart keeps each check's phase.
 //  - Fixed rate, no drift: the timer is re-armed for the next due time, never "interval
 //    from now". A run that overruns its slot skips the missed slots instead of bursting.
-//  - One run in flight per check. Each attempt has a deadline (the check's timeout) owned
-//    by the runner; when it fires the probe is expired and its answer, if any, ignored.
+//  - One run in flight per check. Each attempt has a deadline (the check's timeout), armed
+//    by the runner on the scheduler's list for that timeout (DeadlineList: one loop timer
+//    per distinct timeout); when it fires the probe is expired and its answer, if any,
+//    ignored.
 #pragma once
 
 #include "check_state.h"
 #include "config.h"
+#include "deadline_list.h"
 #include "histogram.h"
 #include "probe.h"
 #include "report.h"
@@ -38,8 +41,9 @@ std::chrono::nanoseconds schedule_phase(const std::string& name, std::chrono::na
 
 class CheckRunner {
  public:
-  CheckRunner(uv_loop_t* loop, CheckConfig config, std::unique_ptr<Probe> probe,
-              Reporter& reporter);
+  // `deadlines`: the list of the check's timeout, which must outlive the runner.
+  CheckRunner(uv_loop_t* loop, CheckConfig config, std::unique_ptr<Probe> probe, Reporter& reporter,
+              DeadlineList& deadlines);
   ~CheckRunner();  // cancels a run in flight; no result is reported
   CheckRunner(const CheckRunner&) = delete;
   CheckRunner& operator=(const CheckRunner&) = delete;
@@ -64,7 +68,7 @@ class CheckRunner {
   void arm_next(std::chrono::nanoseconds after);
   void on_due();
   void start_attempt();
-  void arm_deadline();
+  void on_deadline();
   void finish_attempt(Result r);
 
   uv_loop_t* loop_;
@@ -72,7 +76,8 @@ class CheckRunner {
   std::unique_ptr<Probe> probe_;
   Reporter& reporter_;
   uv::Timer slot_timer_;
-  uv::Timer deadline_;
+  DeadlineList& deadlines_;
+  DeadlineList::Entry deadline_;
   CheckState state_;
   std::optional<Result> last_;
 
@@ -81,7 +86,6 @@ class CheckRunner {
   std::chrono::nanoseconds due_{};        // due time of the run in flight or next
   std::chrono::nanoseconds run_start_{};
   std::chrono::nanoseconds attempt_start_{};
-  std::chrono::nanoseconds deadline_due_{};  // the attempt's deadline, steady clock
   bool in_flight_ = false;
   unsigned attempt_ = 0;
   nlohmann::ordered_json attempts_;  // the attempts of this run, when it has retries
@@ -108,6 +112,8 @@ class Scheduler {
 
   size_t size() const { return runners_.size(); }
   size_t in_flight() const;
+  // How many deadline lists (loop timers for deadlines) there are: one per timeout in use.
+  size_t deadline_lists() const { return deadlines_.size(); }
   const CheckRunner* find(const std::string& name) const;
   CheckRunner* find(const std::string& name);
   template <typename Fn>
@@ -116,9 +122,13 @@ class Scheduler {
   }
 
  private:
+  DeadlineList& deadlines_for(std::chrono::nanoseconds timeout);
+
   uv_loop_t* loop_;
   Reporter& reporter_;
   ProbeFactory factory_;
+  // One per timeout in use; declared before runners_, whose entries must go first.
+  std::map<std::chrono::nanoseconds, std::unique_ptr<DeadlineList>> deadlines_;
   std::map<std::string, std::unique_ptr<CheckRunner>> runners_;
 };
 
