@@ -305,3 +305,26 @@ TEST_CASE("apply diffs by name: unchanged checks keep state, others restart", "[
   }
   REQUIRE(f.finish() == 0);
 }
+
+TEST_CASE("one deadline list per timeout in use, and none left for timeouts gone", "[scheduler]") {
+  LoopFixture f;
+  {
+    RecordingReporter rep;
+    FakeFactory fakes(f.loop());
+    fakes.behaviour["slow"] = {10'000ms, {Status::Ok}};  // each run ends at its deadline
+    Scheduler s(f.loop(), rep, fakes.get());
+    s.apply({check("a", 100ms, 50ms), check("b", 100ms, 50ms), check("slow", 100ms, 60ms)});
+    CHECK(s.deadline_lists() == 2);
+    REQUIRE(f.run_until([&] { return fakes.stats["slow"].expires >= 2; }, 3s));
+    CHECK(rep.results.back().status == Status::Timeout);
+
+    // "slow" now has the others' timeout: its deadlines go on their list.
+    s.apply({check("a", 100ms, 50ms), check("b", 100ms, 50ms), check("slow", 100ms, 50ms)});
+    CHECK(s.deadline_lists() == 1);
+    const int expired = fakes.stats["slow"].expires;
+    REQUIRE(f.run_until([&] { return fakes.stats["slow"].expires >= expired + 2; }, 3s));
+    s.apply({});
+    CHECK(s.deadline_lists() == 0);
+  }
+  REQUIRE(f.finish() == 0);
+}
