@@ -51,7 +51,6 @@ class DeadlineList {
   // may arm or cancel any entry.
   void arm(Entry& e, std::function<void()> fn);
 
-  std::chrono::nanoseconds timeout() const { return timeout_; }
   bool empty() const { return oldest_ == nullptr; }
 
  private:

@@ -38,7 +38,7 @@ std::span<char> receive_buffer() {
 }
 
 // Fixed-width lower-case hex, as the trailer writes it: exactly one spelling per value, so
-// that a stamp read back and written again gives the same bytes (echo_matches relies on it).
+// that a stamp read back and written again gives the same bytes (is_request relies on it).
 template <typename T>
 bool parse_hex(std::string_view text, T* out) {
   T v = 0;
@@ -365,7 +365,6 @@ int EchoExchange::start(const SockAddr& target, EchoExchangeOptions options, Eve
     prefix_length_ = send_buffer_.size();
     send_buffer_.resize(prefix_length_ + kEchoTrailerSize);
   }
-  request_size_ = send_buffer_.size();
 
   int rc = 0;
   if (options_.tcp) {
@@ -492,7 +491,7 @@ EchoExchange::Request* EchoExchange::find(std::uint32_t seq) {
 
 std::string EchoExchange::request_bytes(std::uint32_t seq, std::chrono::nanoseconds sent) const {
   std::string out(send_buffer_, 0, prefix_length_);
-  out.resize(request_size_);
+  out.resize(send_buffer_.size());
   write_trailer(out.data() + prefix_length_,
                 {nonce_, seq, static_cast<std::uint64_t>(sent.count())});
   return out;
@@ -502,7 +501,7 @@ bool EchoExchange::is_request(std::string_view payload, const EchoStamp& stamp,
                               std::chrono::nanoseconds sent) const {
   // The trailer has one spelling per stamp (parse_echo_stamp takes nothing else), so equal
   // stamps are equal trailers: only the prefix is left to compare byte for byte.
-  return payload.size() == request_size_ && stamp.nonce == nonce_ &&
+  return payload.size() == send_buffer_.size() && stamp.nonce == nonce_ &&
          stamp.sent_ns == static_cast<std::uint64_t>(sent.count()) &&
          payload.substr(0, prefix_length_) ==
              std::string_view(send_buffer_).substr(0, prefix_length_);
@@ -598,7 +597,7 @@ bool EchoExchange::on_datagram(std::string_view payload) {
   e.kind = EchoEvent::Kind::Mismatch;
   if (r != nullptr) e.seq = stamp->seq;
   e.bytes = payload.size();
-  e.expected = request_size_;
+  e.expected = send_buffer_.size();
   if (payload.size() == expected.size()) e.first_difference = first_difference(payload, expected);
   return emit(std::move(e));
 }
@@ -704,7 +703,7 @@ bool EchoExchange::on_stream_data(std::string_view data) {
       EchoEvent e;
       e.kind = EchoEvent::Kind::Mismatch;
       e.seq = seq;
-      e.bytes = e.expected = request_size_;
+      e.bytes = e.expected = send_buffer_.size();
       e.first_difference = stream_matched_ + *diff;
       if (!emit(std::move(e))) return false;
       // The rest of the stream cannot be lined up with the requests any more.
@@ -717,7 +716,7 @@ bool EchoExchange::on_stream_data(std::string_view data) {
       stream_expect_.pop_front();
       stream_front_.clear();
       stream_matched_ = 0;
-      if (!on_reply(seq, find(seq), sent, request_size_)) return false;
+      if (!on_reply(seq, find(seq), sent, send_buffer_.size())) return false;
     }
   }
   return true;

@@ -199,7 +199,7 @@ class EchoExchange {
 
   bool running() const { return running_; }
   const EchoStats& stats() const { return stats_; }
-  std::size_t request_size() const { return request_size_; }
+  std::size_t request_size() const { return send_buffer_.size(); }
   Step failed_step() const { return failed_step_; }
 
  private:
@@ -248,7 +248,6 @@ class EchoExchange {
   bool receiving_ = false;  // reading what is queued: on_done waits until all is read
   Step failed_step_ = Step::None;
   std::uint64_t nonce_ = 0;
-  std::size_t request_size_ = 0;
   // The request being sent: the message and its padding (prefix_length_ bytes, kept from
   // run to run while prefix_message_ and prefix_size_ stay), then the trailer.
   std::string send_buffer_;
